@@ -1,0 +1,5 @@
+"""Allow ``python -m digestcli``."""
+
+from digestcli.cli import main
+
+main()

@@ -1,0 +1,12 @@
+"""The digest command line: Typer commands that parse, call the core and show results."""
+
+from __future__ import annotations
+
+from digestcli.cli import compose  # noqa: F401  (registers the editing commands)
+from digestcli.cli import output  # noqa: F401  (registers preview and render)
+from digestcli.cli.app import app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="digest")

@@ -1,0 +1,86 @@
+"""The Typer application, its error boundary and the shared per-invocation state."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from digestcli.errors import DigestError
+from digestcli.workspace import Workspace, find_workspace
+
+
+class DigestGroup(TyperGroup):
+    """The one error boundary: a DigestError becomes one line on stderr and its exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        """Run the command; turn digest's own errors into a message and an exit status."""
+        try:
+            return super().invoke(ctx)
+        except DigestError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(int(exc.status)) from None
+
+
+@dataclass
+class State:
+    """What every command may need: the chosen workspace and the environment."""
+
+    workspace_override: str | None = None
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    _workspace: Workspace | None = None
+
+    def workspace(self) -> Workspace:
+        """The workspace for this invocation, found once."""
+        if self._workspace is None:
+            self._workspace = find_workspace(override=self.workspace_override)
+        return self._workspace
+
+
+app = typer.Typer(
+    cls=DigestGroup,
+    name="digest",
+    help="Compose, preview, render and send a newsletter digest from the terminal.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace", "-w", help="Workspace folder (default: nearest digest.toml upwards)."
+        ),
+    ] = None,
+) -> None:
+    """Compose, preview, render and send a newsletter digest from the terminal."""
+    ctx.obj = State(workspace_override=workspace)
+
+
+def state(ctx: typer.Context) -> State:
+    """The State of this invocation."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, State):  # called outside the app (should not happen)
+        obj = State()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def out(text: str = "") -> None:
+    """Write data to stdout."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def info(text: str) -> None:
+    """Write progress or a hint to stderr."""
+    typer.echo(text, err=True)

@@ -1,0 +1,168 @@
+"""digest.toml and the environment turned into frozen settings."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from digestcli.errors import ConfigError
+
+TRANSPORT_KINDS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
+SMTP_SECURITY = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True)
+class Publication:
+    """Who publishes the digest and where its footer points."""
+
+    name: str
+    from_addr: str
+    address: str
+    reply_to: str | None = None
+    web_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """Where readers unsubscribe: an https URL and an optional mailto address."""
+
+    url: str
+    mailto: str | None = None
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """Which transport sends, and its non-secret settings."""
+
+    kind: str = "outbox"
+    base_url: str | None = None
+    timeout: float = 30.0
+    domain: str | None = None
+    message_stream: str = "broadcast"
+    host: str = "localhost"
+    port: int | None = None
+    security: str = "starttls"
+    username: str | None = None
+    batch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class SendingSettings:
+    """How fast and how wide a batch send goes."""
+
+    rate: float = 0.0
+    concurrency: int = 4
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything digest.toml says."""
+
+    path: Path
+    publication: Publication
+    unsubscribe: Unsubscribe
+    transport: TransportSettings = field(default_factory=TransportSettings)
+    sending: SendingSettings = field(default_factory=SendingSettings)
+
+
+# TOML key -> dataclass field, where they differ.
+_RENAMES = {"from": "from_addr"}
+
+
+def _section(
+    data: dict[str, Any], name: str, cls: type[Any], path: Path, *, required: bool
+) -> Any:
+    raw = data.get(name)
+    if raw is None:
+        if required:
+            raise ConfigError(f"{path}: the [{name}] section is missing; add it (see `digest init`).")
+        return cls()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: `{name}` must be a table, written [{name}].")
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        attr = _RENAMES.get(key, key)
+        if attr not in known or key in _RENAMES.values():
+            raise ConfigError(
+                f"{path}: unknown key `{key}` in [{name}]; "
+                f"known keys are {', '.join(sorted(_toml_name(k) for k in known))}."
+            )
+        values[attr] = _check_type(value, known[attr].type, f"{name}.{key}", path)
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        missing = [
+            _toml_name(f.name) for f in fields(cls) if f.name not in values and _required(f)
+        ]
+        raise ConfigError(
+            f"{path}: [{name}] is missing {', '.join(f'`{m}`' for m in missing)}; add it."
+        ) from exc
+
+
+def _toml_name(attr: str) -> str:
+    for key, value in _RENAMES.items():
+        if value == attr:
+            return key
+    return attr
+
+
+def _required(f: Any) -> bool:
+    from dataclasses import MISSING
+
+    return bool(f.default is MISSING and f.default_factory is MISSING)
+
+
+def _check_type(value: Any, annotation: Any, where: str, path: Path) -> Any:
+    text = str(annotation)
+    if "float" in text and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if "int" in text and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if "str" in text and isinstance(value, str):
+        if "\n" in value or "\r" in value:
+            raise ConfigError(f"{path}: `{where}` must be one line; remove the line break.")
+        return value
+    expected = "a number" if ("int" in text or "float" in text) else "a string"
+    raise ConfigError(f"{path}: `{where}` must be {expected}, not {value!r}.")
+
+
+_TOP = ("publication", "unsubscribe", "transport", "sending")
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate a digest.toml file."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: not found; run `digest init` to create a workspace.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML ({exc}); fix that line.") from exc
+    for key in data:
+        if key not in _TOP:
+            raise ConfigError(
+                f"{path}: unknown key `{key}`; known sections are {', '.join(_TOP)}."
+            )
+    publication = _section(data, "publication", Publication, path, required=True)
+    unsubscribe = _section(data, "unsubscribe", Unsubscribe, path, required=True)
+    transport = _section(data, "transport", TransportSettings, path, required=False)
+    sending = _section(data, "sending", SendingSettings, path, required=False)
+    if transport.kind not in TRANSPORT_KINDS:
+        raise ConfigError(
+            f"{path}: [transport] kind `{transport.kind}` is not one of {', '.join(TRANSPORT_KINDS)}."
+        )
+    if transport.security not in SMTP_SECURITY:
+        raise ConfigError(
+            f"{path}: [transport] security must be one of {', '.join(SMTP_SECURITY)}."
+        )
+    if not unsubscribe.url.startswith("https://"):
+        raise ConfigError(f"{path}: [unsubscribe] url must start with https://.")
+    if sending.concurrency < 1:
+        raise ConfigError(f"{path}: [sending] concurrency must be at least 1.")
+    if sending.rate < 0:
+        raise ConfigError(f"{path}: [sending] rate must be 0 (provider default) or more.")
+    return Settings(path, publication, unsubscribe, transport, sending)

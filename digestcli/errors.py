@@ -1,0 +1,71 @@
+"""The exception family of digest and the process exit codes."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes, as documented in the CLI contract."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    CONFIG = 3
+    DRAFT = 4
+    PARTIAL = 5
+    INTERRUPTED = 130
+
+
+class DigestError(Exception):
+    """Root of every error digest reports to the user as one sentence."""
+
+    status = ExitStatus.ERROR
+
+
+class UsageError(DigestError):
+    """A command was called with arguments that cannot work."""
+
+    status = ExitStatus.USAGE
+
+
+class ConfigError(DigestError):
+    """The workspace, digest.toml, a secret or the environment is wrong."""
+
+    status = ExitStatus.CONFIG
+
+
+class WorkspaceNotFound(ConfigError):
+    """No digest.toml in the current directory or any parent."""
+
+
+class DraftError(DigestError):
+    """A draft is missing, malformed, or an edit on it cannot be done."""
+
+    status = ExitStatus.DRAFT
+
+
+class TemplateError(DigestError):
+    """A template is missing or fails to render."""
+
+    status = ExitStatus.DRAFT
+
+
+class TransportError(DigestError):
+    """A transport could not deliver; subclasses say whether to retry."""
+
+
+class TemporaryFailure(TransportError):
+    """Surely not accepted (429, 5xx, no connection): safe to retry later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AmbiguousFailure(TransportError):
+    """The request may have been accepted (dropped after sending): do not blindly retry."""
+
+
+class PermanentFailure(TransportError):
+    """The provider refused the whole request for good (bad payload, bad credentials)."""

@@ -1,0 +1,125 @@
+"""Plain data shared by the core: an issue's content, rendered content, messages, results."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Link:
+    """An item's link: a URL with an optional label."""
+
+    url: str
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    """An item's image: a URL with its alt text."""
+
+    url: str
+    alt: str
+
+
+@dataclass(frozen=True)
+class Item:
+    """One numbered news item: headline, Markdown body, optional link and image."""
+
+    title: str
+    body: str = ""
+    link: Link | None = None
+    image: Image | None = None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A draft's content as data, independent of its file syntax."""
+
+    title: str
+    subject: str
+    preheader: str = ""
+    date: str = ""
+    number: int | None = None
+    intro: str = ""
+    items: tuple[Item, ...] = ()
+    outro_title: str = ""
+    outro: str = ""
+
+
+@dataclass(frozen=True)
+class MergeText:
+    """Rendered text with per-recipient slots: literal, key, literal, ..., literal."""
+
+    parts: tuple[str, ...]
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """The merge keys this text needs."""
+        return frozenset(self.parts[1::2])
+
+    @property
+    def literals(self) -> tuple[str, ...]:
+        """The fixed pieces between slots."""
+        return self.parts[0::2]
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        """Join the literals with the given values, already escaped for this text's context."""
+        parts = list(self.parts)
+        for i in range(1, len(parts), 2):
+            parts[i] = values.get(parts[i], "")
+        return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Content:
+    """One rendered issue, shared by every message of a send."""
+
+    subject: str
+    from_addr: str
+    html: MergeText
+    text: MergeText
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who a message goes to, with their personalisation fields."""
+
+    email: str
+    name: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One outgoing email: shared content plus this recipient's values and headers."""
+
+    content: Content
+    to: Recipient
+    subject: str
+    message_id: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def html(self) -> str:
+        """The HTML body for this recipient."""
+        escaped = {k: html.escape(v, quote=True) for k, v in self.values.items()}
+        return self.content.html.fill(escaped)
+
+    def text(self) -> str:
+        """The plain-text body for this recipient."""
+        return self.content.text.fill(self.values)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one recipient of a batch."""
+
+    email: str
+    ok: bool
+    provider_id: str | None = None
+    error: str | None = None
+    permanent: bool = False
+    inactive: bool = False

@@ -1,0 +1,75 @@
+"""Signed unsubscribe tokens: HMAC over email and list, with the workspace secret."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from digestcli.errors import ConfigError, UsageError
+
+SECRET_ENV = "DIGEST_SECRET"
+_SIG_BYTES = 16
+
+
+def load_secret(state_dir: Path, env: Mapping[str, str]) -> bytes:
+    """The signing secret: $DIGEST_SECRET, or .digest/secret created 0600 on first use."""
+    if value := env.get(SECRET_ENV):
+        return value.encode("utf-8")
+    path = state_dir / "secret"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(secrets.token_urlsafe(32) + "\n")
+    try:
+        value = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the signing secret; delete it to make a new one.") from exc
+    if not value:
+        raise ConfigError(f"{path}: the signing secret is empty; delete the file to make a new one.")
+    return value.encode("ascii")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(email: str, list_name: str, secret: bytes) -> str:
+    """A URL-safe token binding email and list."""
+    payload = f"{email.lower()}\n{list_name}".encode()
+    mac = hmac.new(secret, payload, hashlib.sha256).digest()[:_SIG_BYTES]
+    return f"{_b64(payload)}.{_b64(mac)}"
+
+
+def verify(token: str, secret: bytes) -> tuple[str, str]:
+    """Return (email, list) of a valid token, or raise UsageError."""
+    bad = UsageError(
+        "that unsubscribe token is not valid for this workspace; copy the whole link from the email."
+    )
+    head, dot, tail = token.strip().partition(".")
+    if not dot:
+        raise bad
+    try:
+        payload, mac = _unb64(head), _unb64(tail)
+    except (ValueError, TypeError):
+        raise bad from None
+    expected = hmac.new(secret, payload, hashlib.sha256).digest()[:_SIG_BYTES]
+    if not hmac.compare_digest(mac, expected):
+        raise bad
+    email, nl, list_name = payload.decode("utf-8", "replace").partition("\n")
+    if not nl:
+        raise bad
+    return email, list_name
