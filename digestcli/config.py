@@ -71,13 +71,13 @@ class Settings:
 _RENAMES = {"from": "from_addr"}
 
 
-def _section(
-    data: dict[str, Any], name: str, cls: type[Any], path: Path, *, required: bool
-) -> Any:
+def _section(data: dict[str, Any], name: str, cls: type[Any], path: Path, *, required: bool) -> Any:
     raw = data.get(name)
     if raw is None:
         if required:
-            raise ConfigError(f"{path}: the [{name}] section is missing; add it (see `digest init`).")
+            raise ConfigError(
+                f"{path}: the [{name}] section is missing; add it (see `digest init`)."
+            )
         return cls()
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: `{name}` must be a table, written [{name}].")
@@ -94,9 +94,7 @@ def _section(
     try:
         return cls(**values)
     except TypeError as exc:
-        missing = [
-            _toml_name(f.name) for f in fields(cls) if f.name not in values and _required(f)
-        ]
+        missing = [_toml_name(f.name) for f in fields(cls) if f.name not in values and _required(f)]
         raise ConfigError(
             f"{path}: [{name}] is missing {', '.join(f'`{m}`' for m in missing)}; add it."
         ) from exc
@@ -144,16 +142,15 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: invalid TOML ({exc}); fix that line.") from exc
     for key in data:
         if key not in _TOP:
-            raise ConfigError(
-                f"{path}: unknown key `{key}`; known sections are {', '.join(_TOP)}."
-            )
+            raise ConfigError(f"{path}: unknown key `{key}`; known sections are {', '.join(_TOP)}.")
     publication = _section(data, "publication", Publication, path, required=True)
     unsubscribe = _section(data, "unsubscribe", Unsubscribe, path, required=True)
     transport = _section(data, "transport", TransportSettings, path, required=False)
     sending = _section(data, "sending", SendingSettings, path, required=False)
     if transport.kind not in TRANSPORT_KINDS:
         raise ConfigError(
-            f"{path}: [transport] kind `{transport.kind}` is not one of {', '.join(TRANSPORT_KINDS)}."
+            f"{path}: [transport] kind `{transport.kind}` is not one of "
+            f"{', '.join(TRANSPORT_KINDS)}."
         )
     if transport.security not in SMTP_SECURITY:
         raise ConfigError(

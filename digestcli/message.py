@@ -21,9 +21,7 @@ TEST_PREFIX = "[TEST] "
 def check_header(name: str, value: str) -> str:
     """Refuse a header value with a line break, which could inject headers."""
     if "\r" in value or "\n" in value:
-        raise DraftError(
-            f"the {name} header would contain a line break; remove it before sending."
-        )
+        raise DraftError(f"the {name} header would contain a line break; remove it before sending.")
     return value
 
 

@@ -33,9 +33,11 @@ def load_secret(state_dir: Path, env: Mapping[str, str]) -> bytes:
     try:
         value = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the signing secret; delete it to make a new one.") from exc
+        raise ConfigError(
+            f"{path}: cannot read the signing secret; delete it to make a new one."
+        ) from exc
     if not value:
-        raise ConfigError(f"{path}: the signing secret is empty; delete the file to make a new one.")
+        raise ConfigError(f"{path}: the signing secret is empty; delete it to make a new one.")
     return value.encode("ascii")
 
 
@@ -57,7 +59,8 @@ def sign(email: str, list_name: str, secret: bytes) -> str:
 def verify(token: str, secret: bytes) -> tuple[str, str]:
     """Return (email, list) of a valid token, or raise UsageError."""
     bad = UsageError(
-        "that unsubscribe token is not valid for this workspace; copy the whole link from the email."
+        "that unsubscribe token is not valid for this workspace; "
+        "copy the whole link from the email."
     )
     head, dot, tail = token.strip().partition(".")
     if not dot:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from digestcli.config import Settings, load_settings
@@ -76,8 +75,12 @@ def find_workspace(start: Path | None = None, override: str | None = None) -> Wo
 
 
 def default_templates() -> Path:
-    """The default theme shipped with the package."""
-    return Path(str(resources.files("digestcli.templates")))
+    """The default theme: packaged inside the wheel, or the repository's templates/."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "email.html.j2").is_file():
+            return candidate
+    raise ConfigError(f"the default templates are missing from {here}; reinstall digest.")
 
 
 CONFIG_TEMPLATE = """\

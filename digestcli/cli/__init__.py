@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from digestcli.cli import compose  # noqa: F401  (registers the editing commands)
-from digestcli.cli import output  # noqa: F401  (registers preview and render)
+from digestcli.cli import (
+    compose,  # noqa: F401  (registers the editing commands)
+    output,  # noqa: F401  (registers preview and render)
+)
 from digestcli.cli.app import app
 
 

@@ -8,22 +8,35 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
-from digestcli.errors import DigestError
+from digestcli.errors import DigestError, ExitStatus
 from digestcli.workspace import Workspace, find_workspace
 
 
 class DigestGroup(TyperGroup):
     """The one error boundary: a DigestError becomes one line on stderr and its exit code."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         """Run the command; turn digest's own errors into a message and an exit status."""
         try:
             return super().invoke(ctx)
         except DigestError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(int(exc.status)) from None
+        except (typer.Exit, typer.Abort, ClickException, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("DIGEST_DEBUG"):
+                raise
+            # A bug of ours: say what happened in one line; DIGEST_DEBUG=1 shows the traceback.
+            typer.echo(
+                f"error: unexpected {type(exc).__name__}: {exc}; "
+                "rerun with DIGEST_DEBUG=1 and report it.",
+                err=True,
+            )
+            raise typer.Exit(int(ExitStatus.ERROR)) from None
 
 
 @dataclass
