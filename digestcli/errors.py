@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from digestcli.models import Result
 
 
 class ExitStatus(IntEnum):
@@ -65,6 +70,12 @@ class TemporaryFailure(TransportError):
 
 class AmbiguousFailure(TransportError):
     """The request may have been accepted (dropped after sending): do not blindly retry."""
+
+    def __init__(self, message: str, results: Sequence[Result | None] = ()) -> None:
+        super().__init__(message)
+        # A transport that sends message by message (SMTP) knows most outcomes: one entry
+        # per message, None where it may have been accepted. Empty: every message is in doubt.
+        self.results: tuple[Result | None, ...] = tuple(results)
 
 
 class PermanentFailure(TransportError):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
-from typer._click.exceptions import ClickException
+from click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from digestcli.errors import DigestError, ExitStatus

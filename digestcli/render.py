@@ -1,0 +1,414 @@
+"""An issue to rendered content: Markdown, Jinja2 templates, CSS inlining, merge slots."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from digestcli import markdown
+from digestcli.config import Settings
+from digestcli.errors import TemplateError
+from digestcli.message import build_message, to_bytes
+from digestcli.models import Content, Image, Issue, Link, MergeText, Message, Recipient
+from digestcli.tokens import load_secret, sign
+
+HTML_TEMPLATE = "email.html.j2"
+TEXT_TEMPLATE = "email.txt.j2"
+#: Gmail cuts the HTML of a message above this many bytes behind a "View entire message" link.
+GMAIL_CLIP_BYTES = 102 * 1024
+SAMPLE_LIST = "default"
+
+_VARIABLES = "issue, publication, subscriber, unsubscribe_url, web_url"
+
+
+# ----- what templates see --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One item as templates see it: numbered, with HTML and text renderings."""
+
+    number: int
+    title: str
+    title_html: Markup
+    title_text: str
+    body: str
+    body_html: Markup
+    body_text: str
+    link: Link | None
+    image: Image | None
+
+
+@dataclass(frozen=True)
+class IssueView:
+    """The issue as templates see it: plain fields plus HTML and text renderings."""
+
+    title: str
+    subject: str
+    preheader: str
+    date: str
+    number: int | None
+    intro: str
+    intro_html: Markup
+    intro_text: str
+    items: tuple[ItemView, ...]
+    outro_title: str
+    outro: str
+    outro_html: Markup
+    outro_text: str
+
+
+def _link(link: Link | None) -> Link | None:
+    url = markdown.safe_url(link.url) if link else None
+    return Link(url, link.label or None) if link and url else None
+
+
+def _image(image: Image | None) -> Image | None:
+    url = markdown.safe_url(image.url, markdown.IMAGE_SCHEMES) if image else None
+    return Image(url, image.alt) if image and url else None
+
+
+def issue_view(issue: Issue) -> IssueView:
+    """Render an issue's Markdown once, for both templates."""
+    items = tuple(
+        ItemView(
+            number=number,
+            title=item.title,
+            title_html=Markup(markdown.to_inline_html(item.title)),
+            title_text=markdown.to_inline_text(item.title),
+            body=item.body,
+            body_html=Markup(markdown.to_html(item.body)),
+            body_text=markdown.to_text(item.body),
+            link=_link(item.link),
+            image=_image(item.image),
+        )
+        for number, item in enumerate(issue.items, start=1)
+    )
+    return IssueView(
+        title=issue.title,
+        subject=issue.subject or issue.title,
+        preheader=issue.preheader,
+        date=issue.date,
+        number=issue.number,
+        intro=issue.intro,
+        intro_html=Markup(markdown.to_html(issue.intro)),
+        intro_text=markdown.to_text(issue.intro),
+        items=items,
+        outro_title=issue.outro_title,
+        outro=issue.outro,
+        outro_html=Markup(markdown.to_html(issue.outro)),
+        outro_text=markdown.to_text(issue.outro),
+    )
+
+
+# ----- per-recipient slots -------------------------------------------------------------------
+
+
+class _Slots:
+    """Sentinel strings standing in for per-recipient values while the templates render."""
+
+    def __init__(self, nonce: str) -> None:
+        self.nonce = nonce
+        self.keys: list[str] = []
+        self._index: dict[str, int] = {}
+        self.pattern = re.compile(rf"digest_{nonce}_(\d+)_")
+
+    def slot(self, key: str) -> str:
+        """The sentinel for a merge key, made on first use."""
+        if key not in self._index:
+            self._index[key] = len(self.keys)
+            self.keys.append(key)
+        return f"digest_{self.nonce}_{self._index[key]}_"
+
+    def split(self, rendered: str, template: str) -> MergeText:
+        """Cut rendered output at the sentinels into literal, key, literal, ... parts."""
+        parts = self.pattern.split(rendered)
+        for i in range(1, len(parts), 2):
+            parts[i] = self.keys[int(parts[i])]
+        if any(self.nonce in literal.lower() for literal in parts[0::2]):
+            raise TemplateError(
+                f"{template}: a per-recipient value (subscriber.* or unsubscribe_url) went "
+                "through a filter or was cut; print it as it is, e.g. {{ subscriber.name }}."
+            )
+        return MergeText(tuple(parts))
+
+
+class _Fields:
+    """subscriber.fields: any name gives that custom field's slot."""
+
+    def __init__(self, slots: _Slots) -> None:
+        self._slots = slots
+
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._slots.slot(f"fields.{name}")
+
+    def __getitem__(self, name: str) -> str:
+        return self._slots.slot(f"fields.{name}")
+
+
+@dataclass(frozen=True)
+class _Subscriber:
+    email: str
+    name: str
+    fields: _Fields
+
+
+def _strings(issue: Issue, settings: Settings) -> Iterator[str]:
+    yield from (issue.title, issue.subject, issue.preheader, issue.date, issue.intro)
+    yield from (issue.outro_title, issue.outro)
+    for item in issue.items:
+        yield from (item.title, item.body)
+        if item.link:
+            yield from (item.link.url, item.link.label or "")
+        if item.image:
+            yield from (item.image.url, item.image.alt)
+    pub = settings.publication
+    yield from (pub.name, pub.address, pub.from_addr, pub.web_url or "", settings.unsubscribe.url)
+
+
+def _nonce(issue: Issue, settings: Settings) -> str:
+    # A content string that held the nonce would be split as if it were a slot.
+    texts = [text.lower() for text in _strings(issue, settings)]
+    while True:
+        nonce = secrets.token_hex(8)
+        if not any(nonce in text for text in texts):
+            return nonce
+
+
+# ----- templates -----------------------------------------------------------------------------
+
+
+def _autoescape(name: str | None) -> bool:
+    # Escape everything but the plain-text templates, so a new HTML partial is safe by default.
+    return not (name or "").endswith((".txt.j2", ".txt"))
+
+
+def environment(templates_dir: Path) -> jinja2.Environment:
+    """The Jinja2 environment for a workspace's templates."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _template_line(exc: BaseException, templates_dir: Path) -> tuple[str, int] | None:
+    # Jinja rewrites tracebacks so template frames carry the template's file name and line.
+    root = str(templates_dir.resolve())
+    found = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        filename = frame.f_code.co_filename
+        if filename.startswith(root) and filename.endswith(".j2"):
+            found = (filename, lineno)
+    return found
+
+
+def _template_error(exc: Exception, name: str, templates_dir: Path) -> TemplateError:
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        source = Path(exc.filename) if exc.filename else templates_dir / (exc.name or name)
+        return TemplateError(
+            f"{_shown(source)}, line {exc.lineno}: {exc.message}; fix the template syntax there."
+        )
+    located = _template_line(exc, templates_dir)
+    where = f"{_shown(Path(located[0]))}, line {located[1]}" if located else None
+    if isinstance(exc, jinja2.TemplateNotFound):
+        missing = _shown(templates_dir / str(exc.name))
+        if where:
+            return TemplateError(f"{where}: includes {missing}, which does not exist; create it.")
+        return TemplateError(
+            f"{missing} does not exist; restore it from the default theme "
+            "(`digest init` in an empty folder makes a copy)."
+        )
+    detail = exc.message if isinstance(exc, jinja2.TemplateError) else str(exc)
+    return TemplateError(
+        f"{where or _shown(templates_dir / name)}: {detail}; fix that line "
+        f"(templates may use {_VARIABLES})."
+    )
+
+
+def _render(env: jinja2.Environment, name: str, context: Mapping[str, Any], root: Path) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except (
+        jinja2.TemplateError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+        LookupError,
+        AttributeError,
+    ) as exc:
+        raise _template_error(exc, name, root) from exc
+
+
+# ----- CSS inlining --------------------------------------------------------------------------
+
+
+def inline_css(html: str, template: str = HTML_TEMPLATE) -> str:
+    """Inline the <style> rules into style attributes; @media and :hover rules stay behind."""
+    import premailer  # lxml and cssutils are slow to import: only when rendering
+
+    try:
+        return str(
+            premailer.Premailer(
+                html,
+                keep_style_tags=False,
+                strip_important=False,
+                disable_validation=True,
+                cssutils_logging_level=logging.CRITICAL,
+                allow_network=False,
+                allow_loading_external_files=False,
+                remove_classes=False,
+                # The template's width/height attributes are what Outlook sizes images and
+                # tables by; CSS like width:100% must not overwrite them.
+                disable_basic_attributes=["width", "height"],
+            ).transform(pretty_print=False)
+        )
+    # premailer runs lxml and cssutils over the template's output; any failure of theirs
+    # means the template produced HTML or CSS they cannot read.
+    except Exception as exc:
+        raise TemplateError(
+            f"{template}: the rendered HTML could not be inlined ({type(exc).__name__}: "
+            f"{exc}); check its markup and <style> block."
+        ) from exc
+
+
+# ----- the pipeline --------------------------------------------------------------------------
+
+
+def render_issue(issue: Issue, settings: Settings, templates_dir: Path) -> Content:
+    """Render an issue once: HTML (CSS inlined) and text, with slots for each recipient."""
+    templates_dir = templates_dir.resolve()
+    view = issue_view(issue)
+    slots = _Slots(_nonce(issue, settings))
+    publication = settings.publication
+    context = {
+        "issue": view,
+        "publication": publication,
+        "web_url": publication.web_url,
+        "subscriber": _Subscriber(slots.slot("email"), slots.slot("name"), _Fields(slots)),
+        "unsubscribe_url": slots.slot("unsubscribe_url"),
+    }
+    env = environment(templates_dir)
+    html = _render(env, HTML_TEMPLATE, context, templates_dir)
+    text = _render(env, TEXT_TEMPLATE, context, templates_dir)
+    html_shown = _shown(templates_dir / HTML_TEMPLATE)
+    return Content(
+        subject=view.subject,
+        from_addr=publication.from_addr,
+        html=slots.split(inline_css(html, html_shown), html_shown),
+        text=slots.split(text, _shown(templates_dir / TEXT_TEMPLATE)),
+        reply_to=publication.reply_to,
+    )
+
+
+# ----- previews and files --------------------------------------------------------------------
+
+
+def sample_recipient() -> Recipient:
+    """The reader previews and rendered files are addressed to."""
+    return Recipient(email="reader@example.org", name="Sample Reader")
+
+
+def sample_message(
+    content: Content,
+    settings: Settings,
+    state_dir: Path,
+    env: Mapping[str, str],
+    recipient: Recipient | None = None,
+) -> Message:
+    """The message a list send would give the sample reader, with a real unsubscribe token."""
+    recipient = recipient or sample_recipient()
+    token = sign(recipient.email, SAMPLE_LIST, load_secret(state_dir, env))
+    return build_message(content, recipient, token=token, unsubscribe=settings.unsubscribe)
+
+
+@dataclass(frozen=True)
+class RenderedFiles:
+    """Where `digest render` wrote the issue."""
+
+    html: Path
+    text: Path
+    eml: Path
+
+
+def write_files(message: Message, out_dir: Path) -> RenderedFiles:
+    """Write issue.html, issue.txt and issue.eml for one message."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = RenderedFiles(out_dir / "issue.html", out_dir / "issue.txt", out_dir / "issue.eml")
+    files.html.write_text(message.html(), encoding="utf-8", newline="")
+    files.text.write_text(message.text(), encoding="utf-8", newline="")
+    files.eml.write_bytes(to_bytes(message))
+    return files
+
+
+_INLINE_TAGS = frozenset(
+    {"a", "abbr", "b", "code", "em", "i", "mark", "s", "small", "span", "strong", "sub", "sup"}
+    | {"u"}
+)
+# The preheader's &zwnj;&nbsp; padding: where an inbox preview runs out of visible text.
+_PADDING = re.compile(r"(?:\u200c\s*){3,}")
+
+
+class _Snippet(HTMLParser):
+    """Collects the body text of an HTML message, hidden preheader included."""
+
+    _SKIP = frozenset({"head", "style", "script", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag not in _INLINE_TAGS:
+            self.chunks.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag not in _INLINE_TAGS:
+            self.chunks.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.chunks.append(data)
+
+
+def inbox_snippet(html: str, limit: int = 140) -> str:
+    """The text an inbox shows after the subject: the body's start, up to preheader padding."""
+    parser = _Snippet()
+    parser.feed(html)
+    parser.close()
+    text = _PADDING.split("".join(parser.chunks), maxsplit=1)[0]
+    snippet = " ".join(text.split())
+    return snippet if len(snippet) <= limit else snippet[: limit - 1].rstrip() + "…"
+
+
+def html_size(message: Message) -> int:
+    """Bytes of the message's HTML part, as Gmail counts them for clipping."""
+    return len(message.html().encode("utf-8"))

@@ -1,0 +1,156 @@
+"""The outbox transport: every message becomes an .eml file under <outbox>/<campaign>/."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from digestcli.config import TransportSettings
+from digestcli.errors import ConfigError
+from digestcli.message import to_bytes
+from digestcli.models import Message, Result
+from digestcli.transports.base import Transport
+
+if TYPE_CHECKING:
+    import httpx
+
+# Where messages sent without a campaign (test sends: an empty batch_key) are written.
+NO_CAMPAIGN = "test"
+
+_UNSAFE_FOLDER = re.compile(r"[^A-Za-z0-9._-]+")
+_NUMBERED = re.compile(r"^(\d+)-(.+)\.eml$")
+# Leaves room for the number, the ".eml" suffix and a hash within the usual 255-byte limit.
+_MAX_SLUG = 200
+
+
+def campaign_folder(batch_key: str) -> str:
+    """The folder name for a batch: the campaign part of "<campaign>:<batch number>"."""
+    campaign = batch_key.rpartition(":")[0] if ":" in batch_key else batch_key
+    # The key comes from the engine, but a folder name must never climb out of the outbox.
+    name = _UNSAFE_FOLDER.sub("_", campaign).lstrip(".")
+    return name or NO_CAMPAIGN
+
+
+def recipient_slug(email: str) -> str:
+    """A file-name-safe, one-to-one spelling of an address (case-insensitive, like subscribers)."""
+    lowered = email.lower()
+    # Percent-encoding (with "%" itself encoded) keeps distinct addresses distinct.
+    slug = "".join(
+        c if c.isascii() and (c.isalnum() or c in "@._+-") else _percent(c) for c in lowered
+    )
+    if len(slug) > _MAX_SLUG:
+        digest = hashlib.sha256(lowered.encode()).hexdigest()[:16]
+        slug = f"{slug[: _MAX_SLUG - len(digest) - 1]}-{digest}"
+    return slug
+
+
+def _percent(char: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in char.encode())
+
+
+class _Folder:
+    """One campaign folder: which number each recipient's file has, across runs and threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.names: dict[str, str] | None = None
+        self.next = 1
+
+    def file_for(self, slug: str) -> Path:
+        """The recipient's file: the one already there, or the next number on first write."""
+        with self.lock:
+            if self.names is None:
+                self.names = self._scan()
+            name = self.names.get(slug)
+            if name is None:
+                name = self.names[slug] = f"{self.next:06d}-{slug}.eml"
+                self.next += 1
+        return self.path / name
+
+    def _scan(self) -> dict[str, str]:
+        # A resumed or retried send runs in a new process: the folder itself is the index.
+        self.path.mkdir(parents=True, exist_ok=True)
+        names = {}
+        for entry in os.scandir(self.path):
+            match = _NUMBERED.match(entry.name)
+            if match:
+                names[match[2]] = entry.name
+                self.next = max(self.next, int(match[1]) + 1)
+        return names
+
+
+class OutboxTransport(Transport):
+    """Writes each message as an .eml file under <outbox_dir>/<campaign>/ instead of sending it.
+
+    Files are numbered in the order recipients were first written, and a re-send to the same
+    recipient of the same campaign overwrites that recipient's file.
+    """
+
+    name: ClassVar[str] = "outbox"
+    max_batch: ClassVar[int] = 10_000
+
+    def __init__(
+        self,
+        settings: TransportSettings,
+        env: Mapping[str, str],
+        *,
+        outbox_dir: Path | None = None,
+        http: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(settings, env, outbox_dir=outbox_dir, http=http)
+        # Batches may be sent from several threads; they share the per-folder numbering.
+        self._folders: dict[Path, _Folder] = {}
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Check there is an outbox folder to write to."""
+        self._root()
+
+    def _root(self) -> Path:
+        if self.outbox_dir is None:
+            raise ConfigError("the outbox transport needs an outbox folder; none was given.")
+        return self.outbox_dir
+
+    def folder_path(self, batch_key: str) -> Path:
+        """The folder that a batch with this key is written to."""
+        return self._root() / campaign_folder(batch_key)
+
+    def _folder(self, batch_key: str) -> _Folder:
+        path = self.folder_path(batch_key)
+        with self._lock:
+            folder = self._folders.get(path)
+            if folder is None:
+                folder = self._folders[path] = _Folder(path)
+        return folder
+
+    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
+        """Write each message to its recipient's file, atomically; the path is the provider id."""
+        if not messages:
+            return []
+        folder = self._folder(batch_key)
+        results = []
+        for message in messages:
+            path = folder.file_for(recipient_slug(message.to.email))
+            _write_atomically(path, to_bytes(message))
+            results.append(Result(email=message.to.email, ok=True, provider_id=str(path)))
+        return results
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A reader (or a crash) sees the old file or the new one, never half a message. The temp
+    # name starts with a dot so a folder scan never takes it for a message.
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,319 @@
+"""SMTP: one connection per batch, one transaction per message, one result per recipient."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+from collections.abc import Mapping, Sequence
+from email.utils import parseaddr
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from digestcli.config import TransportSettings
+from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
+from digestcli.message import to_bytes
+from digestcli.models import Message, Result
+from digestcli.transports.base import Transport
+
+if TYPE_CHECKING:
+    import httpx
+
+PASSWORD_ENV = "DIGEST_SMTP_PASSWORD"
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+# Enhanced status codes (RFC 3463) that say the address itself is dead, not the message:
+# bad mailbox, bad domain, null MX, mailbox disabled. The journal marks those bounced.
+_INACTIVE = re.compile(r"^5\.(1\.1|1\.2|1\.10|2\.1)\b")
+# RFC 5321 §4.5.2: a line starting with "." gets another, so it can't end the data early.
+_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+class _Dropped(Exception):
+    """The session ended mid-batch (lost connection or 421); delivered says if data went out."""
+
+    def __init__(self, reason: str, *, delivered: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delivered = delivered
+
+
+class SMTPTransport(Transport):
+    """Sends over SMTP (STARTTLS, implicit TLS or plain), one connection per batch."""
+
+    name: ClassVar[str] = "smtp"
+    # Servers limit messages per connection; 50 is safe for most, batch_size can raise it.
+    default_batch: ClassVar[int] = 50
+    max_batch: ClassVar[int] = 1000
+
+    def __init__(
+        self,
+        settings: TransportSettings,
+        env: Mapping[str, str],
+        *,
+        outbox_dir: Path | None = None,
+        http: httpx.BaseTransport | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(settings, env, outbox_dir=outbox_dir, http=http)
+        # Tests pass a context that trusts their own CA; verification always stays on.
+        self.ssl_context = ssl_context
+
+    @property
+    def batch_size(self) -> int:
+        """The configured batch size, or 50, capped at max_batch."""
+        wanted = self.settings.batch_size or self.default_batch
+        return max(1, min(wanted, self.max_batch))
+
+    @property
+    def port(self) -> int:
+        """The configured port, or the usual one for the security mode."""
+        return self.settings.port or DEFAULT_PORTS.get(self.settings.security, 587)
+
+    @property
+    def server(self) -> str:
+        """host:port, for messages."""
+        return f"{self.settings.host}:{self.port}"
+
+    def open(self) -> None:
+        """Check the password is set when a username is configured; connect nothing yet."""
+        self._password()
+
+    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
+        """Send each message in its own transaction over one connection."""
+        if not messages:
+            return []
+        # Serialise first: a bad message must fail before anything of the batch is sent.
+        payloads = [to_bytes(message) for message in messages]
+        password = self._password()
+        conn = self._connect(password)
+        try:
+            return self._send_all(conn, messages, payloads)
+        finally:
+            _quit(conn)
+
+    def _password(self) -> str | None:
+        username = self.settings.username
+        if not username:
+            return None
+        password = self.env.get(PASSWORD_ENV)
+        if not password:
+            raise ConfigError(
+                f"SMTP user {username} needs a password: set the {PASSWORD_ENV} "
+                "environment variable."
+            )
+        return password
+
+    def _context(self) -> ssl.SSLContext:
+        return self.ssl_context or ssl.create_default_context()
+
+    def _connect(self, password: str | None) -> smtplib.SMTP:
+        security = self.settings.security
+        timeout = self.settings.timeout
+        conn: smtplib.SMTP
+        if security == "ssl":
+            conn = smtplib.SMTP_SSL(timeout=timeout, context=self._context())
+        else:
+            conn = smtplib.SMTP(timeout=timeout)
+        try:
+            code, reply = conn.connect(self.settings.host, self.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, reply)
+            conn.ehlo_or_helo_if_needed()
+            if security == "starttls":
+                if not conn.has_extn("starttls"):
+                    raise ConfigError(
+                        f"the SMTP server {self.server} does not offer STARTTLS; "
+                        'set security = "ssl" or "none" under [transport] if that is intended.'
+                    )
+                conn.starttls(context=self._context())
+                conn.ehlo()
+            if password is not None:
+                self._login(conn, password)
+        except BaseException as exc:
+            conn.close()
+            raise self._connect_error(exc, password) from None
+        return conn
+
+    def _login(self, conn: smtplib.SMTP, password: str) -> None:
+        user = self.settings.username
+        try:
+            conn.login(user or "", password)
+        except smtplib.SMTPNotSupportedError:
+            plain = " over an unencrypted connection" if self.settings.security == "none" else ""
+            raise ConfigError(
+                f"the SMTP server {self.server} does not offer AUTH{plain}; "
+                "check `security` and `username` under [transport]."
+            ) from None
+        except smtplib.SMTPAuthenticationError as exc:
+            reply = _scrub(_reply_text(exc.smtp_code, exc.smtp_error), password)
+            if 400 <= exc.smtp_code < 500:
+                raise TemporaryFailure(
+                    f"SMTP login as {user} at {self.server} failed for now ({reply})."
+                ) from None
+            raise ConfigError(
+                f"SMTP login as {user} at {self.server} failed ({reply}); "
+                f"check the username and {PASSWORD_ENV}."
+            ) from None
+        except smtplib.SMTPResponseException:
+            raise
+        except smtplib.SMTPException as exc:
+            # "No suitable authentication method found": nothing to retry.
+            raise ConfigError(
+                f"SMTP login as {user} at {self.server} is not possible ({exc})."
+            ) from None
+
+    def _connect_error(self, exc: BaseException, password: str | None) -> BaseException:
+        """Translate a failure before the first message into the digest error family."""
+        where = self.server
+        if isinstance(exc, ConfigError | TemporaryFailure | PermanentFailure):
+            return exc
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return ConfigError(
+                f"the TLS certificate of the SMTP server {where} could not be verified "
+                f"({exc.verify_message}); check `host` under [transport]."
+            )
+        if isinstance(exc, ssl.SSLError):
+            return ConfigError(
+                f"TLS with the SMTP server {where} failed ({exc.reason}); "
+                "check `security` and `port` under [transport]."
+            )
+        if isinstance(exc, smtplib.SMTPResponseException):
+            reply = _scrub(_reply_text(exc.smtp_code, exc.smtp_error), password or "")
+            if 400 <= exc.smtp_code < 500 or exc.smtp_code < 0:
+                return TemporaryFailure(f"the SMTP server {where} is not available ({reply}).")
+            return PermanentFailure(f"the SMTP server {where} refused the session ({reply}).")
+        if isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            return TemporaryFailure(
+                f"could not connect to the SMTP server {where} ({reason}); "
+                "check that it is running and reachable, then try again."
+            )
+        return exc
+
+    def _send_all(
+        self, conn: smtplib.SMTP, messages: Sequence[Message], payloads: Sequence[bytes]
+    ) -> list[Result]:
+        sender = parseaddr(messages[0].content.from_addr)[1]
+        results: list[Result] = []
+        for index, (message, payload) in enumerate(zip(messages, payloads, strict=True)):
+            try:
+                results.append(self._transact(conn, sender, message.to.email, payload))
+            except _Dropped as drop:
+                return self._after_drop(drop, messages, results, index)
+        return results
+
+    def _after_drop(
+        self, drop: _Dropped, messages: Sequence[Message], results: list[Result], index: int
+    ) -> list[Result]:
+        """Keep the answers already had; say which message is in doubt and which never went."""
+        email = messages[index].to.email
+        not_sent = [
+            Result(email=m.to.email, ok=False, error=f"not sent: {drop.reason}; safe to retry.")
+            for m in messages[index + 1 :]
+        ]
+        if drop.delivered:
+            raise AmbiguousFailure(
+                f"the SMTP server {self.server} dropped the connection after the message "
+                f"to {email} was sent ({drop.reason}); it may have been delivered.",
+                results=[*results, None, *not_sent],
+            )
+        if not results:
+            # Nothing of this batch was answered or sent: the whole batch can be retried.
+            raise TemporaryFailure(f"the SMTP server {self.server} ended the session: {drop.reason}.")
+        current = Result(email=email, ok=False, error=f"not sent: {drop.reason}; safe to retry.")
+        return [*results, current, *not_sent]
+
+    def _transact(self, conn: smtplib.SMTP, sender: str, rcpt: str, payload: bytes) -> Result:
+        """One MAIL/RCPT/DATA transaction; raises _Dropped when the session is gone."""
+        options: list[str] = []
+        if not (sender + rcpt).isascii():
+            if not conn.has_extn("smtputf8"):
+                return Result(
+                    email=rcpt,
+                    ok=False,
+                    permanent=True,
+                    error=f"the SMTP server {self.server} cannot take non-ASCII addresses "
+                    "(no SMTPUTF8).",
+                )
+            options.append("SMTPUTF8")
+        try:
+            code, reply = conn.mail(sender, options)
+            if code != 250:
+                return self._refused(conn, rcpt, "MAIL FROM", code, reply)
+            code, reply = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                return self._refused(conn, rcpt, "RCPT TO", code, reply)
+            conn.putcmd("data")
+            code, reply = conn.getreply()
+            if code != 354:
+                return self._refused(conn, rcpt, "DATA", code, reply)
+            conn.send(_LEADING_DOT.sub(b"..", payload) + b".\r\n")
+        except smtplib.SMTPServerDisconnected as exc:
+            # The terminating dot never got out whole, so the server cannot have accepted it.
+            raise _Dropped(f"connection lost ({exc})", delivered=False) from None
+        try:
+            code, reply = conn.getreply()
+        except smtplib.SMTPServerDisconnected as exc:
+            # The whole message went out and no answer came back: it may have been accepted.
+            raise _Dropped(f"no reply to the message data ({exc})", delivered=True) from None
+        if code == 250:
+            return Result(email=rcpt, ok=True, provider_id=_message_id(payload))
+        # After the final reply to DATA the transaction is over: no RSET needed.
+        return self._failed(rcpt, "DATA", code, reply)
+
+    def _refused(
+        self, conn: smtplib.SMTP, rcpt: str, command: str, code: int, reply: bytes
+    ) -> Result:
+        result = self._failed(rcpt, command, code, reply)
+        try:
+            conn.rset()
+        except smtplib.SMTPServerDisconnected as exc:
+            # This message's answer stands; the ones after it were not sent.
+            raise _Dropped(f"connection lost ({exc})", delivered=False) from None
+        return result
+
+    def _failed(self, rcpt: str, command: str, code: int, reply: bytes) -> Result:
+        text = _reply_text(code, reply)
+        if code == 421:
+            # "Service not available, closing channel": about the session, not this recipient.
+            raise _Dropped(f"{command} answered {text}", delivered=False)
+        permanent = 500 <= code < 600
+        inactive = permanent and command == "RCPT TO" and bool(_INACTIVE.match(_text(reply)))
+        return Result(
+            email=rcpt,
+            ok=False,
+            error=f"{command} refused: {text}",
+            permanent=permanent,
+            inactive=inactive,
+        )
+
+
+def _text(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())
+
+
+def _reply_text(code: int, reply: bytes | str) -> str:
+    return f"{code} {_text(reply)}".strip()
+
+
+def _scrub(text: str, secret: str) -> str:
+    # A server that echoes what it was sent must not put the password into our messages.
+    return text.replace(secret, "***") if secret else text
+
+
+def _message_id(payload: bytes) -> str | None:
+    # SMTP has no standard id in its replies; the Message-ID is what the server logs and the
+    # reader's client shows, so it is the id to look a message up by.
+    head = payload.split(b"\r\n\r\n", 1)[0]
+    match = re.search(rb"^Message-ID:\s*(\S+)", head, re.IGNORECASE | re.MULTILINE)
+    return match[1].decode("ascii", "replace") if match else None
+
+
+def _quit(conn: smtplib.SMTP) -> None:
+    try:
+        conn.quit()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
