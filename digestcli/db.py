@@ -1,0 +1,92 @@
+"""The SQLite store in .digest/digest.db: connection settings and the schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+
+from digestcli.errors import ConfigError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS subscribers (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    name TEXT NOT NULL DEFAULT '',
+    fields TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'active'
+        CHECK (state IN ('active', 'unsubscribed', 'bounced', 'complained')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lists (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+    subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (list_id, subscriber_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS memberships_subscriber ON memberships(subscriber_id);
+CREATE TABLE IF NOT EXISTS campaigns (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    draft TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    list TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    subscriber_id INTEGER,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    fields TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'in_flight', 'sent', 'failed', 'uncertain', 'skipped')),
+    batch INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    provider_id TEXT,
+    error TEXT,
+    updated_at TEXT,
+    PRIMARY KEY (campaign_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(campaign_id, state, seq);
+"""
+
+
+def now() -> str:
+    """The current UTC time as ISO 8601 text."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """Open the store (WAL, foreign keys on) and make sure the schema exists."""
+    if not create and not path.exists():
+        raise ConfigError(f"{path}: no store yet; add subscribers first.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"{path}: made by a newer digest (schema {version}); upgrade digest to use it."
+            )
+        if version < SCHEMA_VERSION:
+            db.executescript("BEGIN;" + SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+    except sqlite3.DatabaseError as exc:
+        raise ConfigError(
+            f"{path}: cannot open the store ({exc}); is it a digest database?"
+        ) from None
+    return db
