@@ -60,12 +60,20 @@ def list_drafts(workspace: Workspace) -> list[DraftInfo]:
     return sorted(infos, key=lambda info: info.sort_key)
 
 
-def current_draft(workspace: Workspace, selector: str | None = None) -> Path:
-    """The draft a command acts on: --draft (path, file name or number) or the newest unsent."""
+def current_draft(
+    workspace: Workspace, selector: str | None = None, *, include_sent: bool = False
+) -> Path:
+    """The draft a command acts on: --draft (path, file name or number) or the newest unsent.
+
+    With include_sent, a workspace whose drafts are all sent gives the newest one, so that
+    `digest send` can say it was sent rather than that there is nothing.
+    """
     if selector:
         return _select(workspace, selector)
     infos = list_drafts(workspace)
     unsent = [info for info in infos if info.state != "sent"]
+    if not unsent and include_sent and infos:
+        return infos[-1].path
     if not unsent:
         raise DraftError(
             f"no unsent draft in {workspace.drafts_dir}; start one with `digest new TITLE`."

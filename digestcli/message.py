@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import hashlib
 import secrets
 import time
 from collections.abc import Mapping
@@ -45,9 +46,13 @@ def sender_domain(from_addr: str) -> str:
     return addr.rpartition("@")[2] or "localhost"
 
 
-def make_message_id(domain: str) -> str:
-    """A unique Message-ID on the sender's domain."""
-    return f"<{int(time.time())}.{secrets.token_hex(12)}@{domain}>"
+def make_message_id(domain: str, seed: str | None = None) -> str:
+    """A unique Message-ID on the sender's domain; the same seed always gives the same ID."""
+    if seed is None:
+        return f"<{int(time.time())}.{secrets.token_hex(12)}@{domain}>"
+    # Deterministic per (campaign, recipient): a re-sent batch is byte-identical, which an
+    # idempotent provider requires, and receivers can drop a duplicate by its Message-ID.
+    return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}@{domain}>"
 
 
 def build_message(
@@ -58,6 +63,7 @@ def build_message(
     unsubscribe: Unsubscribe,
     list_send: bool = True,
     test: bool = False,
+    message_id: str | None = None,
 ) -> Message:
     """One recipient's message: values, List-Unsubscribe headers (list sends), Message-ID."""
     url = unsubscribe_url(unsubscribe.url, token)
@@ -77,7 +83,7 @@ def build_message(
         content=content,
         to=recipient,
         subject=subject,
-        message_id=make_message_id(sender_domain(content.from_addr)),
+        message_id=message_id or make_message_id(sender_domain(content.from_addr)),
         values=recipient_values(recipient, url),
         headers=tuple(headers),
     )

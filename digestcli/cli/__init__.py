@@ -5,6 +5,7 @@ from __future__ import annotations
 from digestcli.cli import (
     compose,  # noqa: F401  (registers the editing commands)
     output,  # noqa: F401  (registers preview and render)
+    send,  # noqa: F401  (registers send and status)
 )
 from digestcli.cli.app import app
 

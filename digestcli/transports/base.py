@@ -63,6 +63,12 @@ class Transport(ABC):
         wanted = self.settings.batch_size or self.max_batch
         return max(1, min(wanted, self.max_batch))
 
+    def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:
+        """Bytes a batch would put on the wire, for dry runs; nothing is sent."""
+        from digestcli.message import to_bytes
+
+        return sum(len(to_bytes(message)) for message in messages)
+
     @abstractmethod
     def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
         """Send messages (at most max_batch); batch_key is stable across retries of one batch."""

@@ -1,0 +1,85 @@
+"""Rich output for sending: the progress bar and the status report."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from digestcli.sending import Progress as SendProgress
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
+
+
+@contextmanager
+def send_progress() -> Iterator[Callable[[SendProgress], None]]:
+    """A progress bar on stderr (rate, ETA, sent and failed); yields the update callback."""
+    console = _stderr()
+    bar = Progress(
+        TextColumn("[bold]Sending"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]:>8.0f}/s"),
+        TextColumn("sent {task.fields[sent]} failed {task.fields[failed]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=False,
+    )
+    task = bar.add_task("send", total=None, rate=0.0, sent=0, failed=0)
+
+    def update(progress: SendProgress) -> None:
+        done = progress.sent + progress.failed + progress.uncertain
+        speed = bar.tasks[0].speed or 0.0
+        bar.update(
+            task,
+            total=progress.total,
+            completed=done,
+            rate=speed,
+            sent=progress.sent,
+            failed=progress.failed + progress.uncertain,
+        )
+
+    with bar:
+        yield update
+
+
+def show_status(data: dict[str, Any]) -> None:
+    """The campaign's counts, failures and uncertain recipients, for people."""
+    console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+    counts = data["counts"]
+    console.print(
+        f"[bold]{data['draft']}[/] to list [bold]{data['list']}[/] via {data['transport']}: "
+        f"{data['total']} recipients"
+    )
+    table = Table(show_header=False, box=None)
+    for state, number in counts.items():
+        table.add_row(state.replace("_", " "), str(number))
+    console.print(table)
+    if data["failures"]:
+        failures = Table("Failed", "Reason", title="Failures", title_justify="left")
+        for row in data["failures"]:
+            failures.add_row(row["email"], row["error"])
+        console.print(failures)
+    if data["uncertain"]:
+        console.print(
+            "[bold]Uncertain[/] (may or may not have received it; "
+            "`digest send --retry-uncertain` re-sends):"
+        )
+        for email in data["uncertain"]:
+            console.print(f"  {email}")

@@ -1,0 +1,312 @@
+"""`digest send` (test sends and list sends) and `digest status`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from digestcli import catalog, journal
+from digestcli.cli.app import app, info, out, state
+from digestcli.errors import ExitStatus, UsageError
+
+DEFAULT_LIST = "default"
+
+
+def _addresses(raw: str) -> list[str]:
+    from email_validator import EmailNotValidError, validate_email
+
+    found = []
+    for part in raw.split(","):
+        address = part.strip()
+        if not address:
+            continue
+        try:
+            found.append(validate_email(address, check_deliverability=False).normalized)
+        except EmailNotValidError as exc:
+            raise UsageError(f"--test: `{address}` is not a valid address ({exc}).") from None
+    if not found:
+        raise UsageError("--test needs at least one address, e.g. --test me@example.org.")
+    return found
+
+
+@app.command()
+def send(
+    ctx: typer.Context,
+    test: Annotated[
+        str | None, typer.Option("--test", help="Send a [TEST] copy to these addresses only.")
+    ] = None,
+    as_email: Annotated[
+        str | None, typer.Option("--as", help="With --test: personalise as this subscriber.")
+    ] = None,
+    list_name: Annotated[str, typer.Option("--list", help="Subscriber list.")] = DEFAULT_LIST,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Render and batch everything; send nothing.")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Send to the first N pending only.")
+    ] = None,
+    transport: Annotated[
+        str | None, typer.Option("--transport", help="Override [transport] kind.")
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Send what is still pending.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Send again to recipients that failed.")
+    ] = False,
+    retry_uncertain: Annotated[
+        bool,
+        typer.Option("--retry-uncertain", help="Send again to uncertain recipients (may repeat)."),
+    ] = False,
+    draft: Annotated[
+        str | None, typer.Option("--draft", "-d", help="Draft path, file name or number.")
+    ] = None,
+) -> None:
+    """Send a test copy, or the current draft to a list (crash-safe, resumable)."""
+    from digestcli import campaigns
+
+    st = state(ctx)
+    workspace = st.workspace()
+    path = catalog.current_draft(workspace, draft, include_sent=True)
+    setup = campaigns.prepare(workspace, path, st.env, transport)
+    if test is not None:
+        _test_send(setup, _addresses(test), as_email, list_name)
+        return
+    if as_email:
+        raise UsageError("--as goes with --test; a list send personalises for every subscriber.")
+    modes = [resume, retry_failed, retry_uncertain]
+    if sum(modes) > 1:
+        raise UsageError("choose one of --resume, --retry-failed and --retry-uncertain.")
+    _list_send(setup, list_name, yes=yes, dry_run=dry_run, limit=limit, modes=modes)
+
+
+def _test_send(setup: Any, addresses: list[str], as_email: str | None, list_name: str) -> None:
+    from digestcli.message import build_message
+    from digestcli.render import sample_recipient
+    from digestcli.tokens import load_secret, sign
+
+    recipient = sample_recipient()
+    if as_email:
+        recipient = _subscriber(setup, as_email)
+    secret = load_secret(setup.workspace.state_dir, setup.env)
+    token = sign(recipient.email, list_name, secret)
+    messages = [
+        build_message(
+            setup.content,
+            type(recipient)(address, recipient.name, recipient.fields),
+            token=token,
+            unsubscribe=setup.settings.unsubscribe,
+            test=True,
+        )
+        for address in addresses
+    ]
+    with setup.check_transport() as transport:
+        results = transport.send_batch(messages, batch_key="")
+    failed = 0
+    for result in results:
+        if result.ok:
+            out(f"{result.email}\t{result.provider_id or 'sent'}")
+        else:
+            failed += 1
+            info(f"not sent to {result.email}: {result.error}")
+    if failed:
+        raise typer.Exit(int(ExitStatus.PARTIAL))
+
+
+def _subscriber(setup: Any, email: str) -> Any:
+    from digestcli.campaigns import open_store
+    from digestcli.models import Recipient
+
+    db = open_store(setup.workspace)
+    row = db.execute(
+        "SELECT email, name, fields FROM subscribers WHERE email = ?", (email,)
+    ).fetchone()
+    db.close()
+    if row is None:
+        raise UsageError(f"--as: no subscriber {email}; `digest subscribers list` shows them.")
+    return Recipient(str(row[0]), str(row[1]), json.loads(str(row[2])))
+
+
+def _list_send(
+    setup: Any, list_name: str, *, yes: bool, dry_run: bool, limit: int | None, modes: list[bool]
+) -> None:
+    from digestcli import campaigns
+    from digestcli.tokens import load_secret
+
+    resume, retry_failed, retry_uncertain = modes
+    db = campaigns.open_store(setup.workspace)
+    campaign = campaigns.existing_campaign(db, setup, list_name)
+    probe = setup.make_transport()
+    if campaign is None:
+        if any(modes):
+            raise UsageError(
+                f"nothing to resume: {setup.draft.name} was never sent to `{list_name}`."
+            )
+        recipients = journal.count_recipients(db, list_name)
+    else:
+        counts = journal.counts(db, campaign.id)
+        warning = campaigns.check_resumable(campaign, setup, probe.idempotent)
+        if warning:
+            info(f"warning: {warning}")
+        if retry_failed or retry_uncertain:
+            which = "failed" if retry_failed else "uncertain"
+            moved = journal.requeue(db, campaign.id, which)
+            if not moved:
+                info(f"No {which} recipients in this campaign; nothing to send.")
+                return
+            info(f"{moved} {which} recipients are pending again.")
+        elif campaign.finished_at and not counts.pending and not counts.in_flight:
+            info(
+                f"Already sent: {setup.draft.name} to `{list_name}` finished "
+                f"({counts.sent} sent, {counts.failed} failed, {counts.uncertain} uncertain); "
+                "nothing to send. `digest status` shows the details."
+            )
+            return
+        elif not resume:
+            raise UsageError(
+                f"a send of {setup.draft.name} to `{list_name}` is unfinished "
+                f"({counts.pending} pending, {counts.in_flight} in flight); "
+                "continue it with `digest send --resume`."
+            )
+        counts = journal.counts(db, campaign.id)
+        recipients = counts.pending + counts.in_flight
+    summary = campaigns.summarise(setup, list_name, recipients)
+    _show_summary(summary, limit)
+    if dry_run:
+        _dry_run(setup, db, list_name, limit)
+        return
+    setup.check_transport().close()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "refusing to send without confirmation in a non-interactive shell; pass --yes."
+            )
+        if not typer.confirm(f"Send to {recipients} recipients?", default=False, err=True):
+            info("Nothing sent.")
+            raise typer.Exit(1)
+    if campaign is None:
+        campaign = campaigns.start_campaign(db, setup, list_name)
+    _run(setup, db, campaign, limit, load_secret(setup.workspace.state_dir, setup.env))
+
+
+def _show_summary(summary: Any, limit: int | None) -> None:
+    minutes, seconds = divmod(round(summary.seconds or 0), 60)
+    lines = [
+        f"Subject:    {summary.subject}",
+        f"From:       {summary.from_addr}",
+        f"List:       {summary.list_name}",
+        f"Recipients: {summary.recipients}" + (f" (this run: first {limit})" if limit else ""),
+        f"Transport:  {summary.transport}",
+        f"Batches:    {summary.batches}",
+        f"Estimate:   about {minutes} min {seconds} s"
+        if summary.seconds is not None
+        else "Estimate:   as fast as the transport allows (no rate set)",
+    ]
+    info("\n".join(lines))
+
+
+def _dry_run(setup: Any, db: Any, list_name: str, limit: int | None) -> None:
+    from digestcli.dryrun import measure
+
+    report = measure(setup, db, list_name, limit)
+    info(
+        f"Dry run: {report.recipients} recipients in {report.batches} batches, "
+        f"{report.bytes} bytes of requests ({report.bytes_per_recipient:.0f} per recipient); "
+        "nothing was sent."
+    )
+
+
+def _run(setup: Any, db: Any, campaign: Any, limit: int | None, secret: bytes) -> None:
+    from digestcli.cli.progress import send_progress
+    from digestcli.sending import Interrupted, RateLimiter, Sender
+
+    probe = setup.make_transport()
+    limiter = RateLimiter(
+        messages_per_second=setup.settings.sending.rate,
+        requests_per_second=getattr(probe, "requests_per_second", 0.0),
+    )
+    with send_progress() as update:
+        sender = Sender(
+            db,
+            campaign,
+            setup.content,
+            setup.make_transport,
+            secret=secret,
+            unsubscribe=setup.settings.unsubscribe,
+            concurrency=setup.settings.sending.concurrency,
+            limiter=limiter,
+            on_progress=update,
+        )
+        made_uncertain = sender.recover()
+        if made_uncertain:
+            info(
+                f"warning: {made_uncertain} recipients were in flight when the last run "
+                "stopped; they are uncertain (see `digest status`)."
+            )
+        try:
+            counts = sender.run(limit)
+        except Interrupted:
+            info("Interrupted: batches in flight were finished and saved.")
+            info("Resume with: digest send --resume")
+            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+    info(
+        f"Done: {counts.sent} sent, {counts.failed} failed, {counts.uncertain} uncertain, "
+        f"{counts.pending} pending."
+    )
+    if counts.pending:
+        info("Send the rest with: digest send --resume")
+    if counts.failed or counts.uncertain or counts.in_flight:
+        info("`digest status` lists them; `digest send --retry-failed` sends to failures again.")
+        raise typer.Exit(int(ExitStatus.PARTIAL))
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    draft: Annotated[
+        str | None, typer.Option("--draft", "-d", help="Draft path, file name or number.")
+    ] = None,
+) -> None:
+    """Progress and failures of the current draft's campaign."""
+    from digestcli.campaigns import open_store
+
+    workspace = state(ctx).workspace()
+    path = catalog.current_draft(workspace, draft) if draft else _latest_sent(workspace)
+    db = open_store(workspace)
+    campaign = journal.latest_campaign(db, path.name)
+    if campaign is None:
+        raise UsageError(f"{path.name} has not been sent yet; `digest send` starts a campaign.")
+    counts = journal.counts(db, campaign.id)
+    data = {
+        "campaign": campaign.key,
+        "draft": campaign.draft,
+        "list": campaign.list,
+        "transport": campaign.transport,
+        "total": counts.total,
+        "counts": counts.as_dict(),
+        "failures": [{"email": e, "error": r} for e, r in journal.failures(db, campaign.id)],
+        "uncertain": journal.uncertain(db, campaign.id),
+    }
+    if as_json:
+        out(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    from digestcli.cli.progress import show_status
+
+    show_status(data)
+
+
+def _latest_sent(workspace: Any) -> Any:
+    """Without --draft: the draft whose campaign ran last."""
+    from pathlib import Path
+
+    from digestcli.campaigns import open_store
+
+    db = open_store(workspace)
+    row = db.execute("SELECT draft FROM campaigns ORDER BY id DESC LIMIT 1").fetchone()
+    db.close()
+    if row is None:
+        return catalog.current_draft(workspace, None)
+    return workspace.drafts_dir / Path(str(row[0])).name

@@ -1,0 +1,332 @@
+"""Campaigns and per-recipient delivery state: every change committed before the next step."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from digestcli.db import now
+from digestcli.errors import UsageError
+from digestcli.models import Recipient, Result
+
+STATES = ("pending", "in_flight", "sent", "failed", "uncertain", "skipped")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One send of one draft to one list."""
+
+    id: int
+    key: str
+    draft: str
+    content_hash: str
+    list: str
+    transport: str
+    created_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One recipient's row in a campaign."""
+
+    seq: int
+    recipient: Recipient
+    subscriber_id: int | None
+    batch: int | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many rows of a campaign are in each state."""
+
+    pending: int = 0
+    in_flight: int = 0
+    sent: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    skipped: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every row."""
+        return (
+            self.pending + self.in_flight + self.sent + self.failed + self.uncertain + self.skipped
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts keyed by state name."""
+        return {state: getattr(self, state) for state in STATES}
+
+
+def _campaign(row: sqlite3.Row | tuple[object, ...] | None) -> Campaign | None:
+    if row is None:
+        return None
+    values = tuple(row)
+    return Campaign(
+        id=int(str(values[0])),
+        key=str(values[1]),
+        draft=str(values[2]),
+        content_hash=str(values[3]),
+        list=str(values[4]),
+        transport=str(values[5]),
+        created_at=str(values[6]),
+        finished_at=None if values[7] is None else str(values[7]),
+    )
+
+
+_CAMPAIGN_COLUMNS = "id, key, draft, content_hash, list, transport, created_at, finished_at"
+
+
+def campaign_key(draft_name: str, list_name: str) -> str:
+    """The stable identity of sending one draft to one list."""
+    return f"{draft_name}:{list_name}"
+
+
+def find_campaign(db: sqlite3.Connection, key: str) -> Campaign | None:
+    """The campaign with this key, if any."""
+    row = db.execute(f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE key = ?", (key,)).fetchone()
+    return _campaign(row)
+
+
+def latest_campaign(db: sqlite3.Connection, draft_name: str) -> Campaign | None:
+    """The most recent campaign of a draft (any list)."""
+    row = db.execute(
+        f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE draft = ? ORDER BY id DESC LIMIT 1",
+        (draft_name,),
+    ).fetchone()
+    return _campaign(row)
+
+
+def create_campaign(
+    db: sqlite3.Connection,
+    *,
+    key: str,
+    draft: str,
+    content_hash: str,
+    list_name: str,
+    transport: str,
+) -> Campaign:
+    """Snapshot the list's active subscribers into a new campaign, in one transaction."""
+    with _transaction(db):
+        cursor = db.execute(
+            "INSERT INTO campaigns (key, draft, content_hash, list, transport, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (key, draft, content_hash, list_name, transport, now()),
+        )
+        campaign_id = cursor.lastrowid
+        db.execute(
+            "INSERT INTO deliveries (campaign_id, seq, subscriber_id, email, name, fields, state)"
+            " SELECT ?, ROW_NUMBER() OVER (ORDER BY s.id), s.id, s.email, s.name, s.fields,"
+            " 'pending' FROM subscribers s"
+            " JOIN memberships m ON m.subscriber_id = s.id"
+            " JOIN lists l ON l.id = m.list_id"
+            " WHERE l.name = ? AND s.state = 'active'",
+            (campaign_id, list_name),
+        )
+    found = find_campaign(db, key)
+    assert found is not None
+    return found
+
+
+def count_recipients(db: sqlite3.Connection, list_name: str) -> int:
+    """How many active subscribers a snapshot of the list would take."""
+    row = db.execute(
+        "SELECT COUNT(*) FROM subscribers s JOIN memberships m ON m.subscriber_id = s.id"
+        " JOIN lists l ON l.id = m.list_id WHERE l.name = ? AND s.state = 'active'",
+        (list_name,),
+    ).fetchone()
+    return int(row[0])
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (the connection autocommits)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def counts(db: sqlite3.Connection, campaign_id: int) -> Counts:
+    """Rows per state."""
+    rows = db.execute(
+        "SELECT state, COUNT(*) FROM deliveries WHERE campaign_id = ? GROUP BY state",
+        (campaign_id,),
+    )
+    return Counts(**{str(state): int(n) for state, n in rows})
+
+
+def _delivery(row: tuple[object, ...]) -> Delivery:
+    seq, subscriber_id, email, name, fields, batch, attempts = row
+    return Delivery(
+        seq=int(str(seq)),
+        recipient=Recipient(str(email), str(name), json.loads(str(fields))),
+        subscriber_id=None if subscriber_id is None else int(str(subscriber_id)),
+        batch=None if batch is None else int(str(batch)),
+        attempts=int(str(attempts)),
+    )
+
+
+_DELIVERY_COLUMNS = "seq, subscriber_id, email, name, fields, batch, attempts"
+
+
+def next_batch_number(db: sqlite3.Connection, campaign_id: int) -> int:
+    """One more than the highest batch number used so far."""
+    row = db.execute(
+        "SELECT COALESCE(MAX(batch), 0) FROM deliveries WHERE campaign_id = ?", (campaign_id,)
+    ).fetchone()
+    return int(row[0]) + 1
+
+
+def claim(db: sqlite3.Connection, campaign_id: int, batch: int, size: int) -> list[Delivery]:
+    """Move the next pending rows to in_flight under a batch number (committed)."""
+    with _transaction(db):
+        rows = db.execute(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
+            " WHERE campaign_id = ? AND state = 'pending' ORDER BY seq LIMIT ?",
+            (campaign_id, size),
+        ).fetchall()
+        if rows:
+            db.executemany(
+                "UPDATE deliveries SET state = 'in_flight', batch = ?, attempts = attempts + 1,"
+                " updated_at = ? WHERE campaign_id = ? AND seq = ?",
+                [(batch, now(), campaign_id, row[0]) for row in rows],
+            )
+    return [_delivery(row) for row in rows]
+
+
+def in_flight_batches(db: sqlite3.Connection, campaign_id: int) -> list[tuple[int, list[Delivery]]]:
+    """Rows a dead process left in flight, grouped by their batch number."""
+    rows = db.execute(
+        f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
+        " WHERE campaign_id = ? AND state = 'in_flight' ORDER BY batch, seq",
+        (campaign_id,),
+    ).fetchall()
+    batches: dict[int, list[Delivery]] = {}
+    for row in rows:
+        delivery = _delivery(row)
+        batches.setdefault(delivery.batch or 0, []).append(delivery)
+    return sorted(batches.items())
+
+
+def mark_in_flight_uncertain(db: sqlite3.Connection, campaign_id: int) -> int:
+    """Turn rows left in flight by a dead process into uncertain; return how many."""
+    with _transaction(db):
+        cursor = db.execute(
+            "UPDATE deliveries SET state = 'uncertain', updated_at = ?,"
+            " error = 'the process stopped while this batch was being sent'"
+            " WHERE campaign_id = ? AND state = 'in_flight'",
+            (now(), campaign_id),
+        )
+    return cursor.rowcount
+
+
+def record(
+    db: sqlite3.Connection,
+    campaign_id: int,
+    deliveries: Sequence[Delivery],
+    results: Sequence[Result],
+) -> None:
+    """Store each recipient's outcome; mark addresses the provider calls inactive as bounced."""
+    if len(deliveries) != len(results):
+        raise ValueError("one result per delivery is required")
+    stamp = now()
+    with _transaction(db):
+        db.executemany(
+            "UPDATE deliveries SET state = ?, provider_id = ?, error = ?, updated_at = ?"
+            " WHERE campaign_id = ? AND seq = ?",
+            [
+                (
+                    "sent" if r.ok else "failed",
+                    r.provider_id,
+                    None if r.ok else (r.error or "rejected"),
+                    stamp,
+                    campaign_id,
+                    d.seq,
+                )
+                for d, r in zip(deliveries, results, strict=True)
+            ],
+        )
+        bounced = [
+            (stamp, d.subscriber_id)
+            for d, r in zip(deliveries, results, strict=True)
+            if r.inactive and d.subscriber_id is not None
+        ]
+        db.executemany(
+            "UPDATE subscribers SET state = 'bounced', updated_at = ? WHERE id = ?"
+            " AND state = 'active'",
+            bounced,
+        )
+
+
+def set_state(
+    db: sqlite3.Connection,
+    campaign_id: int,
+    deliveries: Iterable[Delivery],
+    state: str,
+    error: str | None,
+) -> None:
+    """Put rows into one state (pending, failed or uncertain) with a reason."""
+    assert state in STATES
+    stamp = now()
+    with _transaction(db):
+        db.executemany(
+            "UPDATE deliveries SET state = ?, error = ?, updated_at = ?"
+            " WHERE campaign_id = ? AND seq = ?",
+            [(state, error, stamp, campaign_id, d.seq) for d in deliveries],
+        )
+
+
+def requeue(db: sqlite3.Connection, campaign_id: int, state: str) -> int:
+    """Explicitly put every failed or uncertain row back to pending; return how many."""
+    if state not in ("failed", "uncertain"):
+        raise UsageError(f"only failed or uncertain rows can be re-sent, not {state}.")
+    with _transaction(db):
+        cursor = db.execute(
+            "UPDATE deliveries SET state = 'pending', batch = NULL, updated_at = ?"
+            " WHERE campaign_id = ? AND state = ?",
+            (now(), campaign_id, state),
+        )
+        if cursor.rowcount:
+            db.execute("UPDATE campaigns SET finished_at = NULL WHERE id = ?", (campaign_id,))
+    return cursor.rowcount
+
+
+def finish_if_done(db: sqlite3.Connection, campaign_id: int) -> bool:
+    """Stamp the campaign finished when nothing is pending or in flight; return whether done."""
+    left = counts(db, campaign_id)
+    if left.pending or left.in_flight:
+        return False
+    with _transaction(db):
+        db.execute(
+            "UPDATE campaigns SET finished_at = COALESCE(finished_at, ?) WHERE id = ?",
+            (now(), campaign_id),
+        )
+    return True
+
+
+def failures(db: sqlite3.Connection, campaign_id: int) -> list[tuple[str, str]]:
+    """(email, reason) of every failed row, in list order."""
+    rows = db.execute(
+        "SELECT email, COALESCE(error, '') FROM deliveries"
+        " WHERE campaign_id = ? AND state = 'failed' ORDER BY seq",
+        (campaign_id,),
+    )
+    return [(str(email), str(error)) for email, error in rows]
+
+
+def uncertain(db: sqlite3.Connection, campaign_id: int) -> list[str]:
+    """The address of every uncertain row, in list order."""
+    rows = db.execute(
+        "SELECT email FROM deliveries WHERE campaign_id = ? AND state = 'uncertain' ORDER BY seq",
+        (campaign_id,),
+    )
+    return [str(row[0]) for row in rows]

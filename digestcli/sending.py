@@ -1,0 +1,350 @@
+"""Batch sending: batches, concurrency, rate limits, retries, recovery and resume."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from digestcli import journal
+from digestcli.config import Unsubscribe
+from digestcli.errors import (
+    AmbiguousFailure,
+    ConfigError,
+    DigestError,
+    ExitStatus,
+    PermanentFailure,
+    TemporaryFailure,
+)
+from digestcli.journal import Campaign, Delivery
+from digestcli.message import build_message, make_message_id, sender_domain
+from digestcli.models import Content, Message, Recipient, Result
+from digestcli.tokens import sign
+from digestcli.transports.base import Transport
+
+Clock = Callable[[], float]
+
+
+class Interrupted(DigestError):
+    """Ctrl-C: batches in flight were finished and saved; the rest is pending."""
+
+    status = ExitStatus.INTERRUPTED
+
+
+class RateLimiter:
+    """Token buckets for messages/s and requests/s, shared by every worker."""
+
+    def __init__(
+        self,
+        messages_per_second: float = 0.0,
+        requests_per_second: float = 0.0,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        self.mps = messages_per_second
+        self.rps = requests_per_second
+        self.clock = clock
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self._next_free = clock()
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every worker back for a while (a provider said 429)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+    def acquire(self, messages: int) -> float:
+        """Wait until a request carrying this many messages may go; return the wait."""
+        cost = 0.0
+        if self.mps > 0:
+            cost = max(cost, messages / self.mps)
+        if self.rps > 0:
+            cost = max(cost, 1.0 / self.rps)
+        with self._lock:
+            now = self.clock()
+            start = max(now, self._next_free, self._paused_until)
+            self._next_free = start + cost
+        delay = start - now
+        if delay > 0:
+            self.sleep(delay)
+        return delay
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in delay."""
+
+    attempts: int = 6
+    base: float = 1.0
+    cap: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait before the next attempt (attempt counts from 1)."""
+        backoff = rng.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
+        if retry_after is not None:
+            # The provider's word wins, plus a little jitter so workers do not stampede.
+            return min(max(retry_after, 0.0), 3600.0) + rng.uniform(0, self.base / 2)
+        return backoff
+
+
+@dataclass
+class Outcome:
+    """What became of one batch: each row's final state for this run."""
+
+    delivered: list[tuple[Delivery, Result]] = field(default_factory=list)
+    failed: list[tuple[Delivery, str]] = field(default_factory=list)
+    uncertain: list[tuple[Delivery, str]] = field(default_factory=list)
+    requeue: list[Delivery] = field(default_factory=list)
+    keep_in_flight: list[Delivery] = field(default_factory=list)
+    abort: BaseException | None = None
+
+
+@dataclass
+class Progress:
+    """Running totals for the progress display."""
+
+    total: int
+    sent: int = 0
+    failed: int = 0
+    uncertain: int = 0
+
+
+def campaign_message(
+    content: Content,
+    recipient: Recipient,
+    *,
+    campaign_key: str,
+    list_name: str,
+    secret: bytes,
+    unsubscribe: Unsubscribe,
+) -> Message:
+    """A list-send message whose every byte is a function of campaign and recipient."""
+    seed = f"{campaign_key}\n{recipient.email.lower()}"
+    return build_message(
+        content,
+        recipient,
+        token=sign(recipient.email, list_name, secret),
+        unsubscribe=unsubscribe,
+        message_id=make_message_id(sender_domain(content.from_addr), seed),
+    )
+
+
+class Sender:
+    """Sends a campaign's pending rows through a transport, keeping the journal true."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        campaign: Campaign,
+        content: Content,
+        make_transport: Callable[[], Transport],
+        *,
+        secret: bytes,
+        unsubscribe: Unsubscribe,
+        concurrency: int = 4,
+        limiter: RateLimiter | None = None,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], object] | None = None,
+        rng: random.Random | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.campaign = campaign
+        self.content = content
+        self.make_transport = make_transport
+        self.secret = secret
+        self.unsubscribe = unsubscribe
+        self.concurrency = max(1, concurrency)
+        self.limiter = limiter or RateLimiter()
+        self.policy = policy or RetryPolicy()
+        self.stop = threading.Event()
+        self._sleep = sleep or self.stop.wait
+        self.rng = rng or random.Random()
+        self.on_progress = on_progress
+        self._local = threading.local()
+        self._transports: list[Transport] = []
+        self._lock = threading.Lock()
+        probe = make_transport()  # only read: how big a batch, and whether retries are safe
+        self.batch_size = probe.batch_size
+        self.idempotent = probe.idempotent
+
+    # ----- workers ---------------------------------------------------------------------------
+    def _transport(self) -> Transport:
+        transport: Transport | None = getattr(self._local, "transport", None)
+        if transport is None:
+            transport = self.make_transport()
+            transport.open()
+            with self._lock:
+                self._transports.append(transport)
+            self._local.transport = transport
+        return transport
+
+    def message_for(self, delivery: Delivery) -> Message:
+        """One recipient's message, identical on every attempt and after a restart."""
+        return campaign_message(
+            self.content,
+            delivery.recipient,
+            campaign_key=self.campaign.key,
+            list_name=self.campaign.list,
+            secret=self.secret,
+            unsubscribe=self.unsubscribe,
+        )
+
+    def deliver(self, batch: int, deliveries: Sequence[Delivery]) -> Outcome:
+        """Send one batch with retries; never raises, always accounts for every row."""
+        outcome = Outcome()
+        try:
+            self._deliver(batch, list(deliveries), outcome)
+        except ConfigError as exc:
+            # Credentials or settings: nothing was accepted; stop the whole run.
+            done = {d.seq for d, _ in outcome.delivered} | {d.seq for d, _ in outcome.failed}
+            outcome.requeue.extend(d for d in deliveries if d.seq not in done)
+            outcome.abort = exc
+        except Exception as exc:  # a bug or an unexpected library error mid-request
+            accounted = {
+                d.seq
+                for d in (
+                    *(d for d, _ in outcome.delivered),
+                    *(d for d, _ in outcome.failed),
+                    *outcome.requeue,
+                )
+            }
+            reason = f"unexpected {type(exc).__name__} while sending: {exc}"
+            outcome.uncertain.extend((d, reason) for d in deliveries if d.seq not in accounted)
+        return outcome
+
+    def _deliver(self, batch: int, rows: list[Delivery], outcome: Outcome) -> None:
+        transport = self._transport()
+        key = f"{self.campaign.key}:{batch}"
+        attempt = 0
+        while rows:
+            attempt += 1
+            if self.stop.is_set() and attempt > 1:
+                outcome.requeue.extend(rows)  # never sent in this attempt: safe to resend
+                return
+            self.limiter.acquire(len(rows))
+            messages = [self.message_for(d) for d in rows]
+            try:
+                results = transport.send_batch(messages, batch_key=key)
+            except TemporaryFailure as exc:
+                if attempt >= self.policy.attempts:
+                    reason = f"{exc} (gave up after {attempt} attempts)"
+                    outcome.failed.extend((d, reason) for d in rows)
+                    return
+                delay = self.policy.delay(attempt, exc.retry_after, self.rng)
+                if exc.retry_after is not None:
+                    self.limiter.pause(exc.retry_after)
+                self._sleep(delay)
+                continue
+            except AmbiguousFailure as exc:
+                if self.idempotent and attempt < self.policy.attempts and not self.stop.is_set():
+                    self._sleep(self.policy.delay(attempt, None, self.rng))
+                    continue  # same key, same payload: the provider will not send twice
+                if self.idempotent:
+                    outcome.keep_in_flight.extend(rows)
+                else:
+                    outcome.uncertain.extend((d, str(exc)) for d in rows)
+                return
+            except PermanentFailure as exc:
+                outcome.failed.extend((d, str(exc)) for d in rows)
+                return
+            retry: list[Delivery] = []
+            for delivery, result in zip(rows, results, strict=True):
+                if result.ok or result.permanent or attempt >= self.policy.attempts:
+                    outcome.delivered.append((delivery, result))
+                else:
+                    retry.append(delivery)
+            if retry:
+                # Only recipients surely refused for now; a sub-batch has its own key.
+                key = f"{self.campaign.key}:{batch}.{attempt}"
+                self._sleep(self.policy.delay(attempt, None, self.rng))
+            rows = retry
+
+    # ----- the run ---------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Deal with rows a dead process left in flight; return how many were made uncertain."""
+        if self.idempotent:
+            return 0  # re-sent first by run(), under their old batch numbers and keys
+        return journal.mark_in_flight_uncertain(self.db, self.campaign.id)
+
+    def _apply(self, outcome: Outcome, progress: Progress) -> None:
+        cid = self.campaign.id
+        if outcome.delivered:
+            journal.record(self.db, cid, *zip(*outcome.delivered, strict=True))
+        for rows, state in ((outcome.failed, "failed"), (outcome.uncertain, "uncertain")):
+            by_reason: dict[str, list[Delivery]] = {}
+            for delivery, reason in rows:
+                by_reason.setdefault(reason, []).append(delivery)
+            for reason, group in by_reason.items():
+                journal.set_state(self.db, cid, group, state, reason)
+        if outcome.requeue:
+            journal.set_state(self.db, cid, outcome.requeue, "pending", None)
+        progress.sent += sum(1 for _, r in outcome.delivered if r.ok)
+        progress.failed += sum(1 for _, r in outcome.delivered if not r.ok) + len(outcome.failed)
+        progress.uncertain += len(outcome.uncertain)
+        if self.on_progress:
+            self.on_progress(progress)
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        """First Ctrl-C: stop taking batches; a second one stops at once."""
+        self.interrupted = True
+        self.stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def run(self, limit: int | None = None) -> journal.Counts:
+        """Send pending rows (at most limit) until done, interrupted or aborted."""
+        cid = self.campaign.id
+        counts = journal.counts(self.db, cid)
+        progress = Progress(total=min(counts.pending, limit) if limit else counts.pending)
+        leftovers = journal.in_flight_batches(self.db, cid) if self.idempotent else []
+        progress.total += sum(len(rows) for _, rows in leftovers)
+        budget = limit if limit is not None else counts.pending
+        next_batch = journal.next_batch_number(self.db, cid)
+        abort: BaseException | None = None
+        self.interrupted = False
+        pending: set[Future[Outcome]] = set()
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, self._on_sigint) if main else None
+        try:
+            with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                while True:
+                    while len(pending) < self.concurrency and not self.stop.is_set():
+                        if leftovers:
+                            batch, rows = leftovers.pop(0)
+                        elif budget > 0:
+                            batch = next_batch
+                            rows = journal.claim(self.db, cid, batch, min(self.batch_size, budget))
+                            next_batch += 1
+                            budget = budget - len(rows) if rows else 0
+                            if not rows:
+                                break
+                        else:
+                            break
+                        pending.add(pool.submit(self.deliver, batch, rows))
+                    if not pending:
+                        break
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        outcome = future.result()
+                        self._apply(outcome, progress)
+                        if outcome.abort is not None and abort is None:
+                            abort = outcome.abort
+                            self.stop.set()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            for transport in self._transports:
+                transport.close()
+        journal.finish_if_done(self.db, cid)
+        if abort is not None:
+            raise abort
+        if self.interrupted:
+            raise Interrupted("interrupted; the batches in flight were finished and saved.")
+        return journal.counts(self.db, cid)
