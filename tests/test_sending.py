@@ -1,0 +1,273 @@
+"""The sending engine against an in-memory transport: retries, failures, recovery, limits."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from digestcli import journal
+from digestcli.config import Unsubscribe
+from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
+from digestcli.journal import Campaign
+from digestcli.models import Message, Result
+from digestcli.sending import RateLimiter, RetryPolicy, Sender
+from tests.fakes import IdempotentMemoryTransport, Mailbox, MemoryTransport, Script, content, store
+
+UNSUB = Unsubscribe("https://example.org/u")
+
+
+def campaign(db: sqlite3.Connection, key: str = "issue.md:default") -> Campaign:
+    return journal.create_campaign(
+        db, key=key, draft="issue.md", content_hash="h", list_name="default", transport="memory"
+    )
+
+
+def sender(
+    db: sqlite3.Connection,
+    camp: Campaign,
+    box: Mailbox,
+    script: Script | None = None,
+    *,
+    idempotent: bool = False,
+    batch: int = 10,
+    sleeps: list[float] | None = None,
+    attempts: int = 4,
+) -> Sender:
+    cls = IdempotentMemoryTransport if idempotent else MemoryTransport
+    waits = sleeps if sleeps is not None else []
+    return Sender(
+        db,
+        camp,
+        content(),
+        lambda: cls(box, script, batch),
+        secret=b"k",
+        unsubscribe=UNSUB,
+        concurrency=3,
+        policy=RetryPolicy(attempts=attempts, base=0.01, cap=0.05),
+        sleep=waits.append,
+        rng=random.Random(7),
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite3.Connection:
+    return store(tmp_path / "digest.db", 95)
+
+
+def test_every_recipient_gets_exactly_one_copy(db: sqlite3.Connection) -> None:
+    box = Mailbox()
+    counts = sender(db, campaign(db), box).run()
+    assert counts.sent == 95 and counts.total == 95
+    assert set(box.received.values()) == {1} and len(box.received) == 95
+    assert journal.find_campaign(db, "issue.md:default").finished_at  # type: ignore[union-attr]
+
+
+def test_messages_are_identical_on_every_attempt(db: sqlite3.Connection) -> None:
+    camp = campaign(db)
+    first = Mailbox()
+    sender(db, camp, first).run(limit=5)
+    again = sender(db, camp, Mailbox())
+    delivery = journal.claim(db, camp.id, 99, 1)[0]
+    message = again.message_for(delivery)
+    assert message.message_id == sender(db, camp, Mailbox()).message_for(delivery).message_id
+    assert message.message_id.endswith("@example.org>")
+
+
+def test_429_with_retry_after_is_honoured_then_sent(db: sqlite3.Connection) -> None:
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        if n <= 2:
+            raise TemporaryFailure("429 Too Many Requests", retry_after=7.0)
+        return None
+
+    box, sleeps = Mailbox(), []
+    counts = sender(db, campaign(db), box, script, sleeps=sleeps).run()
+    assert counts.sent == 95 and counts.failed == 0
+    assert set(box.received.values()) == {1}
+    assert sum(1 for s in sleeps if s >= 7.0) >= 2
+
+
+def test_outage_fails_with_a_reason_after_the_last_attempt(db: sqlite3.Connection) -> None:
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        raise TemporaryFailure("503 Service Unavailable")
+
+    counts = sender(db, campaign(db), Mailbox(), script, attempts=3).run()
+    assert counts.failed == 95 and counts.sent == 0
+    reasons = {reason for _, reason in journal.failures(db, 1)}
+    assert reasons == {"503 Service Unavailable (gave up after 3 attempts)"}
+
+
+def test_ambiguous_request_is_not_retried_by_a_plain_transport(db: sqlite3.Connection) -> None:
+    box = Mailbox()
+
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        if n == 1:
+            box.deliver(messages)  # the provider accepted it; the answer never came
+            raise AmbiguousFailure("the connection dropped after the request was sent")
+        return None
+
+    counts = sender(db, campaign(db), box, script).run()
+    assert counts.uncertain == 10 and counts.sent == 85
+    assert set(box.received.values()) == {1}
+    assert len(journal.uncertain(db, 1)) == 10
+
+
+def test_ambiguous_request_is_retried_with_the_same_key_when_idempotent(
+    db: sqlite3.Connection,
+) -> None:
+    box = Mailbox()
+    seen: list[str] = []
+
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        seen.append(key)
+        if n == 1:
+            box.deliver(messages)
+            box.answered[key] = [Result(m.to.email, True, "first") for m in messages]
+            raise AmbiguousFailure("read timed out")
+        return None
+
+    counts = sender(db, campaign(db), box, script, idempotent=True).run()
+    assert counts.sent == 95 and counts.uncertain == 0
+    assert set(box.received.values()) == {1}
+    assert box.keys.count(seen[0]) == 2
+
+
+def test_one_bad_address_does_not_fail_its_batch_mates(db: sqlite3.Connection) -> None:
+    box = Mailbox()
+
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        results = []
+        for m in messages:
+            if m.to.email == "user3@example.org":
+                results.append(
+                    Result(m.to.email, False, error="406 inactive", permanent=True, inactive=True)
+                )
+            else:
+                box.deliver([m])
+                results.append(Result(m.to.email, True, "ok"))
+        return results
+
+    counts = sender(db, campaign(db), box, script).run()
+    assert counts.sent == 94 and counts.failed == 1
+    assert journal.failures(db, 1) == [("user3@example.org", "406 inactive")]
+    state = db.execute("SELECT state FROM subscribers WHERE email = 'user3@example.org'")
+    assert state.fetchone()[0] == "bounced"
+
+
+def test_a_recipient_refused_for_now_is_retried_alone(db: sqlite3.Connection) -> None:
+    box = Mailbox()
+    tries: list[int] = []
+
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        results = []
+        for m in messages:
+            if m.to.email == "user5@example.org" and not tries:
+                tries.append(n)
+                results.append(Result(m.to.email, False, error="451 try later"))
+            else:
+                box.deliver([m])
+                results.append(Result(m.to.email, True, "ok"))
+        return results
+
+    counts = sender(db, campaign(db), box, script).run()
+    assert counts.sent == 95
+    assert set(box.received.values()) == {1}
+
+
+def test_permanent_batch_refusal_fails_the_batch_with_the_reason(db: sqlite3.Connection) -> None:
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        if n == 1:
+            raise PermanentFailure("422 Invalid 'From' address")
+        return None
+
+    counts = sender(db, campaign(db), Mailbox(), script).run()
+    assert counts.failed == 10 and counts.sent == 85
+
+
+def test_bad_credentials_stop_the_run_and_lose_nobody(db: sqlite3.Connection) -> None:
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        raise ConfigError("the provider refused the API key; check DIGEST_X")
+
+    with pytest.raises(ConfigError):
+        sender(db, campaign(db), Mailbox(), script).run()
+    counts = journal.counts(db, 1)
+    assert counts.pending == 95 and counts.in_flight == 0
+
+
+def test_rows_left_in_flight_become_uncertain_for_a_plain_transport(
+    db: sqlite3.Connection,
+) -> None:
+    camp = campaign(db)
+    journal.claim(db, camp.id, 1, 10)  # a process died here
+    box = Mailbox()
+    run = sender(db, camp, box)
+    assert run.recover() == 10
+    counts = run.run()
+    assert counts.uncertain == 10 and counts.sent == 85
+    assert "user0@example.org" not in box.received
+
+
+def test_rows_left_in_flight_are_resent_under_their_key_when_idempotent(
+    db: sqlite3.Connection,
+) -> None:
+    camp = campaign(db)
+    rows = journal.claim(db, camp.id, 1, 10)
+    box = Mailbox()
+    first = sender(db, camp, box, idempotent=True)
+    # The dead process's request had reached the provider.
+    key = f"{camp.key}:1"
+    messages = [first.message_for(d) for d in rows]
+    box.deliver(messages)
+    box.answered[key] = [Result(m.to.email, True, "first") for m in messages]
+    assert first.recover() == 0
+    counts = first.run()
+    assert counts.sent == 95 and counts.uncertain == 0
+    assert set(box.received.values()) == {1}
+    assert key in box.keys
+
+
+def test_limit_sends_a_canary_and_resume_sends_the_rest(db: sqlite3.Connection) -> None:
+    camp = campaign(db)
+    box = Mailbox()
+    counts = sender(db, camp, box).run(limit=12)
+    assert counts.sent == 12 and counts.pending == 83
+    assert journal.find_campaign(db, camp.key).finished_at is None  # type: ignore[union-attr]
+    counts = sender(db, camp, box).run()
+    assert counts.sent == 95 and set(box.received.values()) == {1}
+
+
+def test_retry_failed_is_an_explicit_requeue(db: sqlite3.Connection) -> None:
+    camp = campaign(db)
+
+    def down(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        raise TemporaryFailure("500")
+
+    sender(db, camp, Mailbox(), down, attempts=1).run()
+    assert journal.counts(db, camp.id).failed == 95
+    assert journal.requeue(db, camp.id, "failed") == 95
+    box = Mailbox()
+    counts = sender(db, camp, box).run()
+    assert counts.sent == 95 and set(box.received.values()) == {1}
+
+
+def test_rate_limiter_spaces_requests() -> None:
+    clock = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    limiter = RateLimiter(
+        messages_per_second=100, requests_per_second=2, clock=lambda: clock[0], sleep=sleep
+    )
+    for _ in range(5):
+        limiter.acquire(10)
+    # 2 requests/s dominates 10 messages at 100/s: one request every 0.5 s.
+    assert clock[0] == pytest.approx(2.0)
+    limiter.pause(3.0)
+    limiter.acquire(1)
+    assert clock[0] == pytest.approx(5.0)
