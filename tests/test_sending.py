@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from fakes import IdempotentMemoryTransport, Mailbox, MemoryTransport, Script, content, store
 
 from digestcli import journal
 from digestcli.config import Unsubscribe
@@ -15,7 +16,6 @@ from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, Te
 from digestcli.journal import Campaign
 from digestcli.models import Message, Result
 from digestcli.sending import RateLimiter, RetryPolicy, Sender
-from tests.fakes import IdempotentMemoryTransport, Mailbox, MemoryTransport, Script, content, store
 
 UNSUB = Unsubscribe("https://example.org/u")
 
@@ -83,11 +83,12 @@ def test_429_with_retry_after_is_honoured_then_sent(db: sqlite3.Connection) -> N
             raise TemporaryFailure("429 Too Many Requests", retry_after=7.0)
         return None
 
-    box, sleeps = Mailbox(), []
+    box = Mailbox()
+    sleeps: list[float] = []
     counts = sender(db, campaign(db), box, script, sleeps=sleeps).run()
     assert counts.sent == 95 and counts.failed == 0
     assert set(box.received.values()) == {1}
-    assert sum(1 for s in sleeps if s >= 7.0) >= 2
+    assert len([s for s in sleeps if s >= 7.0]) >= 2
 
 
 def test_outage_fails_with_a_reason_after_the_last_attempt(db: sqlite3.Connection) -> None:

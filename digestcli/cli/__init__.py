@@ -6,8 +6,11 @@ from digestcli.cli import (
     compose,  # noqa: F401  (registers the editing commands)
     output,  # noqa: F401  (registers preview and render)
     send,  # noqa: F401  (registers send and status)
+    subscribers,  # noqa: F401  (registers subscribers, lists and unsubscribe)
 )
 from digestcli.cli.app import app
+
+__all__ = ["app", "main"]
 
 
 def main() -> None:
