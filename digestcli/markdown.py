@@ -172,6 +172,8 @@ def _inline(node: SyntaxTreeNode) -> str:
     if kind == "link":
         label = _join(node.children)
         url = safe_url(str(node.attrs.get("href", "")))
+        if url and url == label and url.lower().startswith("mailto:"):
+            return url[len("mailto:") :]  # an autolinked address reads best bare
         if not url or url in (label, f"mailto:{label}"):
             return label or (url or "")
         return f"{label} ({url})" if label else url

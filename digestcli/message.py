@@ -17,6 +17,9 @@ from digestcli.errors import DraftError
 from digestcli.models import Content, Message, Recipient
 
 TEST_PREFIX = "[TEST] "
+# SMTP line endings, folding only past RFC 5322's hard limit: a long List-Unsubscribe URL must
+# stay a plain header (an RFC 2047-encoded one breaks one-click unsubscribe).
+_POLICY = email.policy.SMTP.clone(max_line_length=998)
 
 
 def check_header(name: str, value: str) -> str:
@@ -99,7 +102,7 @@ def to_header(recipient: Recipient) -> str:
 def to_mime(message: Message, *, date: float | None = None) -> EmailMessage:
     """The standards-correct multipart/alternative message (text, then HTML)."""
     content = message.content
-    mime = EmailMessage(policy=email.policy.SMTP)
+    mime = EmailMessage(policy=_POLICY)
     fixed: Mapping[str, str | None] = {
         "From": content.from_addr,
         "To": to_header(message.to),

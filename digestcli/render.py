@@ -6,7 +6,7 @@ import logging
 import re
 import secrets
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from digestcli import markdown
-from digestcli.config import Settings
+from digestcli.config import Publication, Settings
 from digestcli.errors import TemplateError
 from digestcli.message import build_message, to_bytes
 from digestcli.models import Content, Image, Issue, Link, MergeText, Message, Recipient
@@ -29,6 +29,14 @@ GMAIL_CLIP_BYTES = 102 * 1024
 SAMPLE_LIST = "default"
 
 _VARIABLES = "issue, publication, subscriber, unsubscribe_url, web_url"
+_FRIENDLY = {
+    "digestcli.render.IssueView": "issue",
+    "digestcli.render.ItemView": "item",
+    "digestcli.config.Publication": "publication",
+    "digestcli.render._Subscriber": "subscriber",
+    "digestcli.models.Link": "item.link",
+    "digestcli.models.Image": "item.image",
+}
 
 
 # ----- what templates see --------------------------------------------------------------------
@@ -178,11 +186,13 @@ def _strings(issue: Issue, settings: Settings) -> Iterator[str]:
     yield from (pub.name, pub.address, pub.from_addr, pub.web_url or "", settings.unsubscribe.url)
 
 
-def _nonce(issue: Issue, settings: Settings) -> str:
+def _nonce(
+    issue: Issue, settings: Settings, token: Callable[[int], str] = secrets.token_hex
+) -> str:
     # A content string that held the nonce would be split as if it were a slot.
     texts = [text.lower() for text in _strings(issue, settings)]
     while True:
-        nonce = secrets.token_hex(8)
+        nonce = token(8)
         if not any(nonce in text for text in texts):
             return nonce
 
@@ -243,6 +253,10 @@ def _template_error(exc: Exception, name: str, templates_dir: Path) -> TemplateE
             "(`digest init` in an empty folder makes a copy)."
         )
     detail = exc.message if isinstance(exc, jinja2.TemplateError) else str(exc)
+    # Jinja names the Python class ("'digestcli.render.ItemView object' has no attribute");
+    # the template author knows it by its variable name.
+    for cls, variable in _FRIENDLY.items():
+        detail = (detail or "").replace(f"'{cls} object'", variable)
     return TemplateError(
         f"{where or _shown(templates_dir / name)}: {detail}; fix that line "
         f"(templates may use {_VARIABLES})."
@@ -271,7 +285,7 @@ def inline_css(html: str, template: str = HTML_TEMPLATE) -> str:
     import premailer  # lxml and cssutils are slow to import: only when rendering
 
     try:
-        return str(
+        inlined = str(
             premailer.Premailer(
                 html,
                 keep_style_tags=False,
@@ -293,6 +307,8 @@ def inline_css(html: str, template: str = HTML_TEMPLATE) -> str:
             f"{template}: the rendered HTML could not be inlined ({type(exc).__name__}: "
             f"{exc}); check its markup and <style> block."
         ) from exc
+    # lxml drops the template's final newline; files and MIME parts read better with it.
+    return inlined if inlined.endswith("\n") else inlined + "\n"
 
 
 # ----- the pipeline --------------------------------------------------------------------------
@@ -409,6 +425,33 @@ def inbox_snippet(html: str, limit: int = 140) -> str:
     return snippet if len(snippet) <= limit else snippet[: limit - 1].rstrip() + "…"
 
 
-def html_size(message: Message) -> int:
-    """Bytes of the message's HTML part, as Gmail counts them for clipping."""
-    return len(message.html().encode("utf-8"))
+@dataclass(frozen=True)
+class Preview:
+    """What the terminal preview shows, taken from the rendered sample message."""
+
+    issue: IssueView
+    message: Message
+    publication: Publication
+    snippet: str
+    html_bytes: int
+
+    @property
+    def unsubscribe_url(self) -> str:
+        """The sample reader's unsubscribe link, as the footer carries it."""
+        return self.message.values["unsubscribe_url"]
+
+
+def build_preview(
+    issue: Issue, settings: Settings, templates_dir: Path, state_dir: Path, env: Mapping[str, str]
+) -> Preview:
+    """Render the issue and address it to the sample reader, for previews and files."""
+    content = render_issue(issue, settings, templates_dir)
+    message = sample_message(content, settings, state_dir, env)
+    html = message.html()
+    return Preview(
+        issue=issue_view(issue),
+        message=message,
+        publication=settings.publication,
+        snippet=inbox_snippet(html),
+        html_bytes=len(html.encode("utf-8")),
+    )
