@@ -7,18 +7,14 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
-from digestcli.config import TransportSettings
-from digestcli.errors import ConfigError
+from digestcli.errors import ConfigError, TemporaryFailure
 from digestcli.message import to_bytes
 from digestcli.models import Message, Result
 from digestcli.transports.base import Transport
-
-if TYPE_CHECKING:
-    import httpx
 
 # Where messages sent without a campaign (test sends: an empty batch_key) are written.
 NO_CAMPAIGN = "test"
@@ -76,7 +72,6 @@ class _Folder:
 
     def _scan(self) -> dict[str, str]:
         # A resumed or retried send runs in a new process: the folder itself is the index.
-        self.path.mkdir(parents=True, exist_ok=True)
         names = {}
         for entry in os.scandir(self.path):
             match = _NUMBERED.match(entry.name)
@@ -84,6 +79,21 @@ class _Folder:
                 names[match[2]] = entry.name
                 self.next = max(self.next, int(match[1]) + 1)
         return names
+
+
+# One index per folder per process: the send engine gives each worker thread its own transport,
+# and they must not hand out the same number twice.
+_FOLDERS: dict[Path, _Folder] = {}
+_FOLDERS_LOCK = threading.Lock()
+
+
+def _folder_at(path: Path) -> _Folder:
+    key = path.resolve()
+    with _FOLDERS_LOCK:
+        folder = _FOLDERS.get(key)
+        if folder is None:
+            folder = _FOLDERS[key] = _Folder(key)
+        return folder
 
 
 class OutboxTransport(Transport):
@@ -95,19 +105,8 @@ class OutboxTransport(Transport):
 
     name: ClassVar[str] = "outbox"
     max_batch: ClassVar[int] = 10_000
-
-    def __init__(
-        self,
-        settings: TransportSettings,
-        env: Mapping[str, str],
-        *,
-        outbox_dir: Path | None = None,
-        http: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(settings, env, outbox_dir=outbox_dir, http=http)
-        # Batches may be sent from several threads; they share the per-folder numbering.
-        self._folders: dict[Path, _Folder] = {}
-        self._lock = threading.Lock()
+    # Sending again rewrites the same files, so a batch in doubt can simply be sent again.
+    idempotent: ClassVar[bool] = True
 
     def open(self) -> None:
         """Check there is an outbox folder to write to."""
@@ -122,24 +121,29 @@ class OutboxTransport(Transport):
         """The folder that a batch with this key is written to."""
         return self._root() / campaign_folder(batch_key)
 
-    def _folder(self, batch_key: str) -> _Folder:
-        path = self.folder_path(batch_key)
-        with self._lock:
-            folder = self._folders.get(path)
-            if folder is None:
-                folder = self._folders[path] = _Folder(path)
-        return folder
-
     def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
         """Write each message to its recipient's file, atomically; the path is the provider id."""
         if not messages:
             return []
-        folder = self._folder(batch_key)
+        folder = _folder_at(self.folder_path(batch_key))
         results = []
-        for message in messages:
-            path = folder.file_for(recipient_slug(message.to.email))
-            _write_atomically(path, to_bytes(message))
-            results.append(Result(email=message.to.email, ok=True, provider_id=str(path)))
+        try:
+            # Cheap, and it brings back a folder deleted while this process kept its index.
+            folder.path.mkdir(parents=True, exist_ok=True)
+            for message in messages:
+                path = folder.file_for(recipient_slug(message.to.email))
+                _write_atomically(path, to_bytes(message))
+                results.append(Result(email=message.to.email, ok=True, provider_id=str(path)))
+        except PermissionError as exc:
+            raise ConfigError(
+                f"cannot write to the outbox folder {folder.path} ({exc.strerror}); "
+                "check its permissions."
+            ) from exc
+        except OSError as exc:
+            # Files already written are rewritten by the retry, never duplicated.
+            raise TemporaryFailure(
+                f"could not write to the outbox folder {folder.path} ({exc.strerror or exc})."
+            ) from exc
         return results
 
 

@@ -30,12 +30,17 @@ _LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class _Dropped(Exception):
-    """The session ended mid-batch (lost connection or 421); delivered says if data went out."""
+    """The session ended mid-batch (lost connection or 421).
 
-    def __init__(self, reason: str, *, delivered: bool) -> None:
+    delivered: the message's data went out unanswered, so it may have been accepted.
+    answer: the current message's own result, when it got one before the session ended.
+    """
+
+    def __init__(self, reason: str, *, delivered: bool, answer: Result | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.delivered = delivered
+        self.answer = answer
 
 
 class SMTPTransport(Transport):
@@ -108,17 +113,14 @@ class SMTPTransport(Transport):
         return self.ssl_context or ssl.create_default_context()
 
     def _connect(self, password: str | None) -> smtplib.SMTP:
-        security = self.settings.security
-        timeout = self.settings.timeout
-        conn: smtplib.SMTP
-        if security == "ssl":
-            conn = smtplib.SMTP_SSL(timeout=timeout, context=self._context())
-        else:
-            conn = smtplib.SMTP(timeout=timeout)
+        security, host, timeout = self.settings.security, self.settings.host, self.settings.timeout
+        conn: smtplib.SMTP | None = None
         try:
-            code, reply = conn.connect(self.settings.host, self.port)
-            if code != 220:
-                raise smtplib.SMTPConnectError(code, reply)
+            # Connect in the constructor: it records the host name that TLS verifies against.
+            if security == "ssl":
+                conn = smtplib.SMTP_SSL(host, self.port, timeout=timeout, context=self._context())
+            else:
+                conn = smtplib.SMTP(host, self.port, timeout=timeout)
             conn.ehlo_or_helo_if_needed()
             if security == "starttls":
                 if not conn.has_extn("starttls"):
@@ -131,8 +133,12 @@ class SMTPTransport(Transport):
             if password is not None:
                 self._login(conn, password)
         except BaseException as exc:
-            conn.close()
-            raise self._connect_error(exc, password) from None
+            if conn is not None:
+                conn.close()
+            error = self._connect_error(exc, password)
+            if error is exc:
+                raise
+            raise error from exc
         return conn
 
     def _login(self, conn: smtplib.SMTP, password: str) -> None:
@@ -150,18 +156,18 @@ class SMTPTransport(Transport):
             if 400 <= exc.smtp_code < 500:
                 raise TemporaryFailure(
                     f"SMTP login as {user} at {self.server} failed for now ({reply})."
-                ) from None
+                ) from exc
             raise ConfigError(
                 f"SMTP login as {user} at {self.server} failed ({reply}); "
                 f"check the username and {PASSWORD_ENV}."
-            ) from None
-        except smtplib.SMTPResponseException:
-            raise
+            ) from exc
         except smtplib.SMTPException as exc:
+            if type(exc) is not smtplib.SMTPException:
+                raise  # a lost connection or an odd reply: _connect_error sorts it out
             # "No suitable authentication method found": nothing to retry.
             raise ConfigError(
                 f"SMTP login as {user} at {self.server} is not possible ({exc})."
-            ) from None
+            ) from exc
 
     def _connect_error(self, exc: BaseException, password: str | None) -> BaseException:
         """Translate a failure before the first message into the digest error family."""
@@ -194,11 +200,10 @@ class SMTPTransport(Transport):
     def _send_all(
         self, conn: smtplib.SMTP, messages: Sequence[Message], payloads: Sequence[bytes]
     ) -> list[Result]:
-        sender = parseaddr(messages[0].content.from_addr)[1]
         results: list[Result] = []
         for index, (message, payload) in enumerate(zip(messages, payloads, strict=True)):
             try:
-                results.append(self._transact(conn, sender, message.to.email, payload))
+                results.append(self._transact(conn, message, payload))
             except _Dropped as drop:
                 return self._after_drop(drop, messages, results, index)
         return results
@@ -214,18 +219,24 @@ class SMTPTransport(Transport):
         ]
         if drop.delivered:
             raise AmbiguousFailure(
-                f"the SMTP server {self.server} dropped the connection after the message "
-                f"to {email} was sent ({drop.reason}); it may have been delivered.",
+                f"no answer from the SMTP server {self.server} after the message to {email} "
+                f"was sent ({drop.reason}); it may have been delivered.",
                 results=[*results, None, *not_sent],
             )
-        if not results:
+        if not results and drop.answer is None:
             # Nothing of this batch was answered or sent: the whole batch can be retried.
-            raise TemporaryFailure(f"the SMTP server {self.server} ended the session: {drop.reason}.")
-        current = Result(email=email, ok=False, error=f"not sent: {drop.reason}; safe to retry.")
+            raise TemporaryFailure(
+                f"the SMTP server {self.server} ended the session: {drop.reason}."
+            )
+        current = drop.answer or Result(
+            email=email, ok=False, error=f"not sent: {drop.reason}; safe to retry."
+        )
         return [*results, current, *not_sent]
 
-    def _transact(self, conn: smtplib.SMTP, sender: str, rcpt: str, payload: bytes) -> Result:
+    def _transact(self, conn: smtplib.SMTP, message: Message, payload: bytes) -> Result:
         """One MAIL/RCPT/DATA transaction; raises _Dropped when the session is gone."""
+        sender = parseaddr(message.content.from_addr)[1]
+        rcpt = message.to.email
         options: list[str] = []
         if not (sender + rcpt).isascii():
             if not conn.has_extn("smtputf8"):
@@ -249,16 +260,19 @@ class SMTPTransport(Transport):
             if code != 354:
                 return self._refused(conn, rcpt, "DATA", code, reply)
             conn.send(_LEADING_DOT.sub(b"..", payload) + b".\r\n")
-        except smtplib.SMTPServerDisconnected as exc:
-            # The terminating dot never got out whole, so the server cannot have accepted it.
+        except smtplib.SMTPException as exc:
+            # Lost connection (or a garbled reply, after which smtplib hangs up): the
+            # terminating dot never got out whole, so the server cannot have accepted it.
             raise _Dropped(f"connection lost ({exc})", delivered=False) from None
         try:
             code, reply = conn.getreply()
-        except smtplib.SMTPServerDisconnected as exc:
-            # The whole message went out and no answer came back: it may have been accepted.
+        except smtplib.SMTPException as exc:
+            # The whole message went out and no usable answer came back: it may be accepted.
             raise _Dropped(f"no reply to the message data ({exc})", delivered=True) from None
         if code == 250:
-            return Result(email=rcpt, ok=True, provider_id=_message_id(payload))
+            # SMTP replies carry no standard id; the Message-ID is what server logs and the
+            # reader's mail client show, so it is the id to look a message up by.
+            return Result(email=rcpt, ok=True, provider_id=message.message_id)
         # After the final reply to DATA the transaction is over: no RSET needed.
         return self._failed(rcpt, "DATA", code, reply)
 
@@ -268,9 +282,9 @@ class SMTPTransport(Transport):
         result = self._failed(rcpt, command, code, reply)
         try:
             conn.rset()
-        except smtplib.SMTPServerDisconnected as exc:
+        except smtplib.SMTPException as exc:
             # This message's answer stands; the ones after it were not sent.
-            raise _Dropped(f"connection lost ({exc})", delivered=False) from None
+            raise _Dropped(f"connection lost ({exc})", delivered=False, answer=result) from None
         return result
 
     def _failed(self, rcpt: str, command: str, code: int, reply: bytes) -> Result:
@@ -302,14 +316,6 @@ def _reply_text(code: int, reply: bytes | str) -> str:
 def _scrub(text: str, secret: str) -> str:
     # A server that echoes what it was sent must not put the password into our messages.
     return text.replace(secret, "***") if secret else text
-
-
-def _message_id(payload: bytes) -> str | None:
-    # SMTP has no standard id in its replies; the Message-ID is what the server logs and the
-    # reader's client shows, so it is the id to look a message up by.
-    head = payload.split(b"\r\n\r\n", 1)[0]
-    match = re.search(rb"^Message-ID:\s*(\S+)", head, re.IGNORECASE | re.MULTILINE)
-    return match[1].decode("ascii", "replace") if match else None
 
 
 def _quit(conn: smtplib.SMTP) -> None:
