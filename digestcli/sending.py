@@ -244,28 +244,49 @@ class Sender:
                 self._sleep(delay)
                 continue
             except AmbiguousFailure as exc:
-                if self.idempotent and attempt < self.policy.attempts and not self.stop.is_set():
-                    self._sleep(self.policy.delay(attempt, None, self.rng))
-                    continue  # same key, same payload: the provider will not send twice
-                if self.idempotent:
-                    outcome.keep_in_flight.extend(rows)
-                else:
-                    outcome.uncertain.extend((d, str(exc)) for d in rows)
-                return
+                known = exc.results if len(exc.results) == len(rows) else ()
+                if not any(known):
+                    if (
+                        self.idempotent
+                        and attempt < self.policy.attempts
+                        and not self.stop.is_set()
+                    ):
+                        self._sleep(self.policy.delay(attempt, None, self.rng))
+                        continue  # same key, same payload: the provider will not send twice
+                    if self.idempotent:
+                        outcome.keep_in_flight.extend(rows)  # re-sent under its key on resume
+                    else:
+                        outcome.uncertain.extend((d, str(exc)) for d in rows)
+                    return
+                # The transport knows most outcomes (SMTP): only the unanswered are in doubt.
+                pairs: list[tuple[Delivery, Result]] = []
+                for delivery, answer in zip(rows, known, strict=True):
+                    if answer is None:
+                        outcome.uncertain.append((delivery, str(exc)))
+                    else:
+                        pairs.append((delivery, answer))
+                rows = self._settle(pairs, attempt, outcome)
             except PermanentFailure as exc:
                 outcome.failed.extend((d, str(exc)) for d in rows)
                 return
-            retry: list[Delivery] = []
-            for delivery, result in zip(rows, results, strict=True):
-                if result.ok or result.permanent or attempt >= self.policy.attempts:
-                    outcome.delivered.append((delivery, result))
-                else:
-                    retry.append(delivery)
-            if retry:
+            else:
+                rows = self._settle(list(zip(rows, results, strict=True)), attempt, outcome)
+            if rows:
                 # Only recipients surely refused for now; a sub-batch has its own key.
                 key = f"{self.campaign.key}:{batch}.{attempt}"
                 self._sleep(self.policy.delay(attempt, None, self.rng))
-            rows = retry
+
+    def _settle(
+        self, pairs: list[tuple[Delivery, Result]], attempt: int, outcome: Outcome
+    ) -> list[Delivery]:
+        """Record final answers; return the recipients refused only for now, to retry."""
+        retry: list[Delivery] = []
+        for delivery, result in pairs:
+            if result.ok or result.permanent or attempt >= self.policy.attempts:
+                outcome.delivered.append((delivery, result))
+            else:
+                retry.append(delivery)
+        return retry
 
     # ----- the run ---------------------------------------------------------------------------
     def recover(self) -> int:

@@ -272,3 +272,24 @@ def test_rate_limiter_spaces_requests() -> None:
     limiter.pause(3.0)
     limiter.acquire(1)
     assert clock[0] == pytest.approx(5.0)
+
+
+def test_a_drop_mid_batch_makes_only_the_unanswered_uncertain(db: sqlite3.Connection) -> None:
+    box = Mailbox()
+
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        if n != 1:
+            return None
+        # SMTP-like: two answered, the third's data went out unanswered, the rest never sent.
+        box.deliver(messages[:3])
+        answers: list[Result | None] = [Result(m.to.email, True, "ok") for m in messages[:2]]
+        answers.append(None)
+        answers += [
+            Result(m.to.email, False, error="not sent: connection lost") for m in messages[3:]
+        ]
+        raise AmbiguousFailure("connection lost after DATA", results=answers)
+
+    counts = sender(db, campaign(db), box, script).run()
+    assert counts.uncertain == 1 and counts.sent == 94
+    assert journal.uncertain(db, 1) == ["user2@example.org"]
+    assert set(box.received.values()) == {1}
