@@ -58,8 +58,39 @@ _FM_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:")
 _PLAIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 .,'!?()&/+\-]*$")
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that keeps an impossible date (2026-02-30) as text, for _check to report."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # safe: _Loader is a SafeLoader
+
+
 def _strip_eol(line: str) -> str:
     return line.rstrip("\r\n")
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _split_lines(text: str, *, keepends: bool = False) -> list[str]:
+    """Lines broken at LF, CRLF or CR only, as Markdown breaks them.
+
+    str.splitlines also breaks at U+2028, form feeds, U+001C-U+001E and U+0085, which may sit
+    inside a title or an alt text and must not split it.
+    """
+    lines: list[str] = _LINE.findall(text)
+    return lines if keepends else [_strip_eol(line) for line in lines]
 
 
 def _blank(line: str) -> bool:
@@ -102,7 +133,7 @@ def _format_scalar(value: str | int) -> str:
         return str(value)
     if _PLAIN.match(value) and not value.endswith(" "):
         try:
-            if yaml.safe_load(f"k: {value}") == {"k": value}:
+            if _load_yaml(f"k: {value}") == {"k": value}:
                 return value
         except yaml.YAMLError:
             pass
@@ -140,7 +171,7 @@ def _check_url(what: str, url: str) -> str:
 
 def _check_markdown(what: str, text: str) -> str:
     """Refuse text that would break the draft's structure (a heading or an open fence)."""
-    lines = text.splitlines(keepends=True)
+    lines = _split_lines(text, keepends=True)
     markers, open_fence = _scan(lines)
     if markers:
         line = markers[0].index + 1
@@ -159,7 +190,7 @@ def _check_markdown(what: str, text: str) -> str:
 
 def _clean_block(text: str) -> str:
     """Text trimmed of leading and trailing blank lines, ending in one newline (or empty)."""
-    lines = text.splitlines()
+    lines = _split_lines(text)
     while lines and _blank(lines[0]):
         lines.pop(0)
     while lines and _blank(lines[-1]):
@@ -187,7 +218,7 @@ def format_item(item: Item) -> str:
 
 def parse_item_block(block: str) -> Item:
     """An Item from its raw block (heading, link/image lines, body)."""
-    lines = block.splitlines()
+    lines = _split_lines(block)
     heading = _ITEM.match(lines[0]) if lines else None
     if heading is None:
         raise DraftError("an item must start with a '## Title' line.")
@@ -215,7 +246,7 @@ class FrontMatter:
     def _parse(self) -> dict[str, Any]:
         body = "".join(self.lines[1:-1])
         try:
-            data = yaml.safe_load(body) if body.strip() else {}
+            data = _load_yaml(body)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = (mark.line + 2) if mark is not None else 1
@@ -224,6 +255,8 @@ class FrontMatter:
                 f"{self.path}:{line}: the front matter is not valid YAML ({problem}); "
                 "fix that line."
             ) from None
+        if data is None:  # empty, or only comments
+            data = {}
         if not isinstance(data, dict):
             raise DraftError(
                 f"{self.path}:2: the front matter must be `field: value` lines; fix it."
@@ -249,7 +282,10 @@ class FrontMatter:
             if isinstance(value, dt.date):
                 return value.isoformat()
             if isinstance(value, str) and _DATE.match(value):
-                return value
+                try:
+                    return dt.date.fromisoformat(value).isoformat()
+                except ValueError:
+                    pass
             raise DraftError(f"{where}: `date` must be a date written YYYY-MM-DD.")
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             text = str(value)
@@ -268,6 +304,7 @@ class FrontMatter:
     def _span(self, key: str) -> tuple[int, int] | None:
         """The line range [start, end) holding key's value, continuation lines included."""
         start: int | None = None
+        end = len(self.lines) - 1
         for i in range(1, len(self.lines) - 1):
             line = self.lines[i]
             match = _FM_KEY.match(line)
@@ -275,8 +312,13 @@ class FrontMatter:
                 if match and match["key"] == key:
                     start = i
             elif match or (line[:1] not in (" ", "\t") and not _blank(line)):
-                return start, i
-        return (start, len(self.lines) - 1) if start is not None else None
+                end = i
+                break
+        if start is None:
+            return None
+        while end > start + 1 and _blank(self.lines[end - 1]):
+            end -= 1  # blank lines after the value belong to the layout, not to the value
+        return start, end
 
     def set(self, key: str, value: str | int | None) -> None:
         """Set or (value None) remove a field, touching only its own lines."""
@@ -336,13 +378,13 @@ class Draft:
         """The closing section's heading."""
         if not self.outro:
             return ""
-        match = _OUTRO.match(_strip_eol(self.outro.splitlines()[0]))
+        match = _OUTRO.match(_strip_eol(_split_lines(self.outro)[0]))
         return match["title"] if match else ""
 
     @property
     def outro_body(self) -> str:
         """The closing section's Markdown."""
-        return _clean_block("\n".join(self.outro.splitlines()[1:])).rstrip("\n")
+        return _clean_block("\n".join(_split_lines(self.outro)[1:])).rstrip("\n")
 
     @property
     def issue(self) -> Issue:
@@ -391,11 +433,12 @@ class Draft:
         old_pairs = set(itertools.pairwise(old))
         for i, j in itertools.pairwise(present):
             block = blocks[i]
+            eol = "\r\n" if "\r\n" in block else "\n"  # a CRLF file stays CRLF
             if not block.endswith("\n"):
-                block += "\n"
+                block += eol
             new_neighbour = (blocks[i], blocks[j]) not in old_pairs
-            if new_neighbour and block.strip() and not block.endswith("\n\n"):
-                block += "\n"
+            if new_neighbour and block.strip() and not block.endswith(("\n\n", "\n\r\n")):
+                block += eol
             blocks[i] = block
         self.intro, self.items, self.outro = blocks[0], blocks[1:-1], blocks[-1]
 
@@ -459,7 +502,7 @@ class Draft:
 
     def replace_item(self, position: int, block: str) -> None:
         """Replace an item's block with hand-edited text holding exactly one item."""
-        lines = block.splitlines(keepends=True)
+        lines = _split_lines(block, keepends=True)
         markers, open_fence = _scan(lines)
         if not markers or markers[0].index != next(
             (i for i, line in enumerate(lines) if not _blank(line)), -1
@@ -483,7 +526,7 @@ class Draft:
 
 def parse_draft(text: str, path: Path) -> Draft:
     """Parse a draft's text; errors name the file and line."""
-    lines = text.splitlines(keepends=True)
+    lines = _split_lines(text, keepends=True)
     first = _strip_eol(lines[0]).lstrip("\ufeff") if lines else ""
     if first != "---":
         raise DraftError(

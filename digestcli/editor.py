@@ -20,7 +20,7 @@ def edit_text(text: str, env: Mapping[str, str], *, suffix: str = ".md") -> str:
     fd, name = tempfile.mkstemp(prefix="digest-", suffix=suffix)
     path = Path(name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             out.write(text)
         try:
             code = subprocess.call([*shlex.split(command), str(path)])
@@ -28,6 +28,7 @@ def edit_text(text: str, env: Mapping[str, str], *, suffix: str = ".md") -> str:
             raise UsageError(f"could not start the editor `{command}` ({exc.strerror}).") from None
         if code != 0:
             raise UsageError(f"the editor `{command}` exited with status {code}; nothing changed.")
-        return path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8", newline="") as edited:
+            return edited.read()
     finally:
         path.unlink(missing_ok=True)

@@ -63,15 +63,22 @@ def find_workspace(start: Path | None = None, override: str | None = None) -> Wo
             raise WorkspaceNotFound(
                 f"{root}: no {CONFIG_NAME} there; run `digest init {chosen}` to create one."
             )
-        return Workspace(root)
+        return _checked(Workspace(root))
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / CONFIG_NAME).is_file():
-            return Workspace(folder)
+            return _checked(Workspace(folder))
     raise WorkspaceNotFound(
         f"no {CONFIG_NAME} in {here} or any folder above it; "
         "run `digest init DIR` to create a workspace, or pass --workspace DIR."
     )
+
+
+def _checked(workspace: Workspace) -> Workspace:
+    # A mistake in digest.toml (an unknown key, a wrong type) is reported by whichever command
+    # runs first, not only when rendering or sending; reading it costs well under a millisecond.
+    workspace.settings()
+    return workspace
 
 
 def default_templates() -> Path:
