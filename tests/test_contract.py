@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from harness import HARNESSES
 
 from digestcli.config import Unsubscribe
 from digestcli.message import build_message
 from digestcli.models import Content, MergeText, Message, Recipient
+from harness import HARNESSES
 
 UNSUBSCRIBE = Unsubscribe(url="https://example.org/unsubscribe", mailto="unsubscribe@example.org")
 

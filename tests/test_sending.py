@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from fakes import IdempotentMemoryTransport, Mailbox, MemoryTransport, Script, content, store
 
 from digestcli import journal
 from digestcli.config import Unsubscribe
@@ -16,6 +15,7 @@ from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, Te
 from digestcli.journal import Campaign
 from digestcli.models import Message, Result
 from digestcli.sending import RateLimiter, RetryPolicy, Sender
+from fakes import IdempotentMemoryTransport, Mailbox, MemoryTransport, Script, content, store
 
 UNSUB = Unsubscribe("https://example.org/u")
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from harness.smtp import Recorder, smtp_server, smtp_settings
 
 from digestcli.config import TransportSettings, Unsubscribe
 from digestcli.errors import (
@@ -27,6 +26,7 @@ from digestcli.message import build_message
 from digestcli.models import Content, MergeText, Message, Recipient
 from digestcli.transports import transport_class
 from digestcli.transports.smtp import SMTPTransport
+from harness.smtp import Recorder, smtp_server, smtp_settings
 
 USER = "digest-sender"
 PASSWORD = "correct horse battery staple 7f3a"

@@ -1,0 +1,276 @@
+"""Commands on subscribers and lists, and `digest unsubscribe` for signed links."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import parse_qs, urlsplit
+
+import typer
+
+from digestcli.cli.app import app, info, out, state
+from digestcli.errors import UsageError
+
+if TYPE_CHECKING:
+    from digestcli.importer import ImportReport
+
+# The store (and email-validator behind it) is imported inside the commands: this module is
+# imported on every start-up, and the editing commands must stay fast.
+
+subscribers_app = typer.Typer(
+    name="subscribers",
+    help="Import, add, list, export and remove subscribers.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(subscribers_app)
+
+DEFAULT_LIST = "default"  # digestcli.subscribers.DEFAULT_LIST, without importing it here
+
+ListOption = Annotated[str, typer.Option("--list", "-l", help="List name.")]
+FilterOption = Annotated[
+    str | None, typer.Option("--list", "-l", help="Only this list (default: every subscriber).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The subscriber's address.")]
+
+
+@contextmanager
+def _store(ctx: typer.Context) -> Iterator[sqlite3.Connection]:
+    from digestcli.db import connect
+
+    with closing(connect(state(ctx).workspace().db_path)) as db:
+        yield db
+
+
+@contextmanager
+def _store_for_reading(ctx: typer.Context) -> Iterator[sqlite3.Connection]:
+    """The store; an empty one in memory when there is none yet: reading must not create it."""
+    if state(ctx).workspace().db_path.exists():
+        with _store(ctx) as db:
+            yield db
+        return
+    from digestcli.db import SCHEMA
+
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as scratch:
+        scratch.executescript(SCHEMA)
+        yield scratch
+
+
+@subscribers_app.command("import")
+def import_file(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV file with a header row and an email column.")],
+    list_name: ListOption = DEFAULT_LIST,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the file and report; write nothing.")
+    ] = False,
+) -> None:
+    """Import subscribers from a CSV file (email, name, other columns become fields)."""
+    from digestcli.importer import import_csv
+
+    opened = _store_for_reading(ctx) if dry_run else _store(ctx)
+    with opened as db:
+        report = import_csv(db, file, list_name=list_name, dry_run=dry_run)
+    _show_report(report)
+
+
+def _show_report(report: ImportReport) -> None:
+    for skipped in report.skipped:
+        info(f"line {skipped.line}: {skipped.email or '(no address)'}: {skipped.reason}")
+    for kept in report.kept_state:
+        info(
+            f"line {kept.line}: {kept.email}: {kept.state}, and stays so "
+            "(an import never re-activates an address)"
+        )
+    if report.ignored_columns:
+        info(f"Ignored columns: {', '.join(report.ignored_columns)}.")
+    counts = (
+        f"{report.imported} new, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.added_to_list} added to list {report.list_name!r}, "
+        f"{len(report.skipped)} skipped (of {report.rows} rows)"
+    )
+    if report.dry_run:
+        info(f"Dry run of {report.path.name}, nothing written: {counts}.")
+    else:
+        info(f"Imported {report.path.name}: {counts}.")
+
+
+@subscribers_app.command("add")
+def add_subscriber(
+    ctx: typer.Context,
+    email: EmailArgument,
+    name: Annotated[str | None, typer.Option("--name", help="The subscriber's name.")] = None,
+    list_name: ListOption = DEFAULT_LIST,
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", "-f", metavar="KEY=VALUE", help="A custom field (repeatable)."),
+    ] = None,
+) -> None:
+    """Add a subscriber to a list (or update one; an unsubscribed address stays so)."""
+    from digestcli import subscribers as store
+
+    fields = {}
+    for pair in field or []:
+        key, equals, value = pair.partition("=")
+        if not equals:
+            raise UsageError(f"--field takes KEY=VALUE, not {pair!r}.")
+        fields[key] = value
+    with _store(ctx) as db:
+        added = store.add(db, email, name=name, fields=fields, list_name=list_name)
+    who, where = added.subscriber.email, repr(list_name.strip())
+    if added.created:
+        info(f"Added {who} to list {where}.")
+        return
+    done = [f"added to list {where}" if added.added_to_list else f"already on list {where}"]
+    if added.updated:
+        done.append("name and fields updated")
+    subscriber_state = added.subscriber.state
+    if subscriber_state != store.ACTIVE:
+        done.append(f"stays {subscriber_state} (adding never re-activates an address)")
+    info(f"{who} was a subscriber already: {'; '.join(done)}.")
+
+
+@subscribers_app.command("list")
+def list_subscribers(
+    ctx: typer.Context,
+    list_name: FilterOption = None,
+    state_name: Annotated[
+        str | None,
+        typer.Option("--state", help="Only this state: active, unsubscribed, bounced, complained."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List subscribers in the order they were added."""
+    from digestcli import subscribers as store
+
+    with _store_for_reading(ctx) as db:
+        found = store.iter_subscribers(db, list_name=list_name, state=state_name)
+        if as_json:
+            # Streamed one subscriber per line: the list may be far larger than memory wants.
+            held: str | None = None
+            out("[")
+            for subscriber in found:
+                if held is not None:
+                    out(f"  {held},")
+                held = json.dumps(subscriber.to_json(), ensure_ascii=False)
+            out("]" if held is None else f"  {held}\n]")
+            return
+        shown = 0
+        for subscriber in found:
+            lists = ",".join(subscriber.lists) or "-"
+            out(f"{subscriber.email}  {subscriber.name or '-'}  [{subscriber.state}]  {lists}")
+            shown += 1
+        if not shown:
+            info("No subscribers; add one with `digest subscribers add EMAIL` or import a CSV.")
+
+
+@subscribers_app.command("export")
+def export_subscribers(ctx: typer.Context, list_name: FilterOption = None) -> None:
+    """Write subscribers as CSV to stdout: email, name, state, lists, then one column per field."""
+    from digestcli import subscribers as store
+
+    with _store_for_reading(ctx) as db:
+        count = store.export_csv(db, sys.stdout, list_name=list_name)
+    info(f"Exported {count} subscribers.")
+
+
+@subscribers_app.command("remove")
+def remove_subscriber(
+    ctx: typer.Context,
+    email: EmailArgument,
+    list_name: Annotated[
+        str | None,
+        typer.Option("--list", "-l", help="Only take them off this list (default: delete)."),
+    ] = None,
+) -> None:
+    """Delete a subscriber, or with --list take them off one list."""
+    from digestcli import subscribers as store
+
+    with _store(ctx) as db:
+        removed = store.remove(db, email, list_name=list_name)
+    if list_name is None:
+        info(f"Removed {email.strip()} and their list memberships.")
+    elif removed:
+        info(f"Took {email.strip()} off list {list_name!r}.")
+    else:
+        info(f"{email.strip()} was not on list {list_name!r}; nothing to do.")
+
+
+@subscribers_app.command("unsubscribe")
+def unsubscribe_subscriber(ctx: typer.Context, email: EmailArgument) -> None:
+    """Mark a subscriber unsubscribed: they get no more issues from any list."""
+    from digestcli import subscribers as store
+
+    with _store(ctx) as db:
+        before = store.unsubscribe(db, email)
+    info(_unsubscribed(email.strip(), before))
+
+
+def _unsubscribed(email: str, before: str) -> str:
+    if before == "active":
+        return f"Unsubscribed {email}; no more issues go to this address."
+    return f"{email} is {before} already; nothing to do."
+
+
+@app.command("lists")
+def show_lists(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Show the lists with their subscriber and active counts."""
+    from digestcli import subscribers as store
+
+    with _store_for_reading(ctx) as db:
+        found = store.lists_with_counts(db)
+    if as_json:
+        out(json.dumps([entry.to_json() for entry in found], ensure_ascii=False, indent=2))
+        return
+    if not found:
+        info("No lists yet; adding or importing subscribers creates one.")
+    for entry in found:
+        plural = "" if entry.subscribers == 1 else "s"
+        out(f"{entry.name}  {entry.subscribers} subscriber{plural}, {entry.active} active")
+
+
+@app.command("unsubscribe")
+def unsubscribe_link(
+    ctx: typer.Context,
+    token: Annotated[
+        str,
+        typer.Argument(
+            metavar="TOKEN|URL", help="The token, or the whole unsubscribe link with ?token=..."
+        ),
+    ],
+) -> None:
+    """Verify a signed unsubscribe token (or link) and unsubscribe its subscriber."""
+    from digestcli import subscribers as store
+    from digestcli.tokens import load_secret, verify
+
+    st = state(ctx)
+    email, _list = verify(_token_of(token), load_secret(st.workspace().state_dir, st.env))
+    with _store(ctx) as db:
+        found = store.get(db, email) or (
+            None if email.isascii() else store.get(db, store.find_lowercased(db, email) or "")
+        )
+        if found is None:
+            info(f"{email} is not a subscriber any more; nothing to do.")
+            return
+        email = found.email
+        before = store.unsubscribe(db, email)
+    info(_unsubscribed(email, before))
+
+
+def _token_of(text: str) -> str:
+    """The token itself, from a bare token or a link carrying it as ?token=..."""
+    text = text.strip()
+    if "?" not in text and "://" not in text:
+        return text
+    values = parse_qs(urlsplit(text).query).get("token")
+    if not values or not values[0].strip():
+        raise UsageError(
+            "that link carries no ?token=...; copy the whole unsubscribe link from the email."
+        )
+    return values[0]
