@@ -15,6 +15,7 @@ from digestcli.drafts import load_draft
 from digestcli.errors import ConfigError, UsageError
 from digestcli.journal import Campaign
 from digestcli.models import Content
+from digestcli.subscribers import count_subscribers
 from digestcli.transports import transport_class
 from digestcli.transports.base import Transport
 from digestcli.workspace import Workspace
@@ -122,7 +123,7 @@ def existing_campaign(db: sqlite3.Connection, setup: SendSetup, list_name: str) 
 
 def start_campaign(db: sqlite3.Connection, setup: SendSetup, list_name: str) -> Campaign:
     """Snapshot the list into a new campaign."""
-    if journal.count_recipients(db, list_name) == 0:
+    if count_subscribers(db, list_name=list_name, state="active") == 0:
         raise UsageError(
             f"the list `{list_name}` has no active subscribers; "
             "add some with `digest subscribers import FILE`."

@@ -11,6 +11,7 @@ from digestcli import journal
 from digestcli.campaigns import SendSetup
 from digestcli.models import Recipient
 from digestcli.sending import campaign_message
+from digestcli.subscribers import active_recipients
 from digestcli.tokens import load_secret
 
 
@@ -37,15 +38,10 @@ def _recipients(db: sqlite3.Connection, setup: SendSetup, list_name: str) -> Ite
             " AND state IN ('pending', 'in_flight') ORDER BY seq"
         )
         rows = db.execute(query, (campaign.id,))
+        for email, name, fields in rows:
+            yield Recipient(str(email), str(name), json.loads(str(fields)))
     else:
-        rows = db.execute(
-            "SELECT s.email, s.name, s.fields FROM subscribers s"
-            " JOIN memberships m ON m.subscriber_id = s.id JOIN lists l ON l.id = m.list_id"
-            " WHERE l.name = ? AND s.state = 'active' ORDER BY s.id",
-            (list_name,),
-        )
-    for email, name, fields in rows:
-        yield Recipient(str(email), str(name), json.loads(str(fields)))
+        yield from active_recipients(db, list_name)
 
 
 def measure(

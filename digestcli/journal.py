@@ -132,16 +132,6 @@ def create_campaign(
     return found
 
 
-def count_recipients(db: sqlite3.Connection, list_name: str) -> int:
-    """How many active subscribers a snapshot of the list would take."""
-    row = db.execute(
-        "SELECT COUNT(*) FROM subscribers s JOIN memberships m ON m.subscriber_id = s.id"
-        " JOIN lists l ON l.id = m.list_id WHERE l.name = ? AND s.state = 'active'",
-        (list_name,),
-    ).fetchone()
-    return int(row[0])
-
-
 class _transaction:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (the connection autocommits)."""
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from digestcli import catalog, journal
 from digestcli.cli.app import app, info, out, state
 from digestcli.errors import ExitStatus, UsageError
+from digestcli.models import Recipient
+
+if TYPE_CHECKING:
+    from digestcli.campaigns import SendSetup, Summary
+    from digestcli.journal import Campaign
+    from digestcli.workspace import Workspace
 
 DEFAULT_LIST = "default"
 
@@ -82,7 +90,9 @@ def send(
     _list_send(setup, list_name, yes=yes, dry_run=dry_run, limit=limit, modes=modes)
 
 
-def _test_send(setup: Any, addresses: list[str], as_email: str | None, list_name: str) -> None:
+def _test_send(
+    setup: SendSetup, addresses: list[str], as_email: str | None, list_name: str
+) -> None:
     from digestcli.message import build_message
     from digestcli.render import sample_recipient
     from digestcli.tokens import load_secret, sign
@@ -95,7 +105,7 @@ def _test_send(setup: Any, addresses: list[str], as_email: str | None, list_name
     messages = [
         build_message(
             setup.content,
-            type(recipient)(address, recipient.name, recipient.fields),
+            Recipient(address, recipient.name, recipient.fields),
             token=token,
             unsubscribe=setup.settings.unsubscribe,
             test=True,
@@ -115,24 +125,29 @@ def _test_send(setup: Any, addresses: list[str], as_email: str | None, list_name
         raise typer.Exit(int(ExitStatus.PARTIAL))
 
 
-def _subscriber(setup: Any, email: str) -> Any:
+def _subscriber(setup: SendSetup, email: str) -> Recipient:
+    from digestcli import subscribers
     from digestcli.campaigns import open_store
-    from digestcli.models import Recipient
 
     db = open_store(setup.workspace)
-    row = db.execute(
-        "SELECT email, name, fields FROM subscribers WHERE email = ?", (email,)
-    ).fetchone()
+    found = subscribers.get(db, email)
     db.close()
-    if row is None:
+    if found is None:
         raise UsageError(f"--as: no subscriber {email}; `digest subscribers list` shows them.")
-    return Recipient(str(row[0]), str(row[1]), json.loads(str(row[2])))
+    return Recipient(found.email, found.name, dict(found.fields))
 
 
 def _list_send(
-    setup: Any, list_name: str, *, yes: bool, dry_run: bool, limit: int | None, modes: list[bool]
+    setup: SendSetup,
+    list_name: str,
+    *,
+    yes: bool,
+    dry_run: bool,
+    limit: int | None,
+    modes: list[bool],
 ) -> None:
     from digestcli import campaigns
+    from digestcli.subscribers import count_subscribers
     from digestcli.tokens import load_secret
 
     resume, retry_failed, retry_uncertain = modes
@@ -144,7 +159,7 @@ def _list_send(
             raise UsageError(
                 f"nothing to resume: {setup.draft.name} was never sent to `{list_name}`."
             )
-        recipients = journal.count_recipients(db, list_name)
+        recipients = count_subscribers(db, list_name=list_name, state="active")
     else:
         counts = journal.counts(db, campaign.id)
         warning = campaigns.check_resumable(campaign, setup, probe.idempotent)
@@ -191,7 +206,7 @@ def _list_send(
     _run(setup, db, campaign, limit, load_secret(setup.workspace.state_dir, setup.env))
 
 
-def _show_summary(summary: Any, limit: int | None) -> None:
+def _show_summary(summary: Summary, limit: int | None) -> None:
     minutes, seconds = divmod(round(summary.seconds or 0), 60)
     lines = [
         f"Subject:    {summary.subject}",
@@ -207,7 +222,7 @@ def _show_summary(summary: Any, limit: int | None) -> None:
     info("\n".join(lines))
 
 
-def _dry_run(setup: Any, db: Any, list_name: str, limit: int | None) -> None:
+def _dry_run(setup: SendSetup, db: sqlite3.Connection, list_name: str, limit: int | None) -> None:
     from digestcli.dryrun import measure
 
     report = measure(setup, db, list_name, limit)
@@ -218,7 +233,9 @@ def _dry_run(setup: Any, db: Any, list_name: str, limit: int | None) -> None:
     )
 
 
-def _run(setup: Any, db: Any, campaign: Any, limit: int | None, secret: bytes) -> None:
+def _run(
+    setup: SendSetup, db: sqlite3.Connection, campaign: Campaign, limit: int | None, secret: bytes
+) -> None:
     from digestcli.cli.progress import send_progress
     from digestcli.sending import Interrupted, RateLimiter, Sender
 
@@ -298,10 +315,8 @@ def status(
     show_status(data)
 
 
-def _latest_sent(workspace: Any) -> Any:
+def _latest_sent(workspace: Workspace) -> Path:
     """Without --draft: the draft whose campaign ran last."""
-    from pathlib import Path
-
     from digestcli.campaigns import open_store
 
     db = open_store(workspace)

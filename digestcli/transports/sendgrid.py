@@ -1,0 +1,160 @@
+"""SendGrid: one v3 mail/send request per batch, the bodies once, values as substitutions."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from digestcli.models import Content, Message, Result
+from digestcli.transports.http import (
+    HTTPTransport,
+    address_parts,
+    batch_labels,
+    fill_slots,
+    header_pairs,
+    json_body,
+    parse_reset_time,
+    plan_merge,
+    shared_content,
+)
+
+# SendGrid caps a category name at 255 characters.
+_CATEGORY_LIMIT = 255
+
+
+class SendGridTransport(HTTPTransport):
+    """Sends a batch as one SendGrid mail with one personalization per recipient.
+
+    The HTML and text travel once per request with a substitution tag in each merge slot;
+    each personalization carries that recipient's values (escaped for the HTML part, raw
+    for the text part, hence different tags), headers and custom_args.
+    """
+
+    name = "sendgrid"
+    max_batch = 1000
+    provider = "SendGrid"
+    secret_env = "DIGEST_SENDGRID_API_KEY"
+    default_base_url = "https://api.sendgrid.com"
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """SendGrid's bearer token."""
+        return {"Authorization": f"Bearer {secret}"}
+
+    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
+        """Post the batch as one request; SendGrid accepts or refuses it as a whole."""
+        if not messages:
+            return []
+        self.check_batch(messages)
+        response = self.post(
+            "/v3/mail/send",
+            content=json_body(self.payload(messages, batch_key)),
+            headers={"Content-Type": "application/json"},
+        )
+        provider_id = response.headers.get("x-message-id") or None
+        return [Result(message.to.email, ok=True, provider_id=provider_id) for message in messages]
+
+    def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:
+        """Bytes of the request body this batch would be sent as."""
+        return len(json_body(self.payload(messages, batch_key))) if messages else 0
+
+    def payload(self, messages: Sequence[Message], batch_key: str) -> dict[str, Any]:
+        """The mail/send request body for a batch."""
+        content = shared_content(messages)
+        plan = plan_merge(content, messages)
+        nonce = unused_nonce(content, messages)
+
+        def tag(name: str) -> str:
+            return f"-{nonce}-{name}-"
+
+        subject = messages[0].subject
+        campaign, batch = batch_labels(batch_key)
+        parts = [
+            ("text/plain", fill_slots(content.text, plan.text_names, tag)),
+            ("text/html", fill_slots(content.html, plan.html_names, tag)),
+        ]
+        from_name, from_email = address_parts(content.from_addr)
+        payload: dict[str, Any] = {
+            "personalizations": [
+                self.personalization(message, values, tag, subject, campaign, batch)
+                for message, values in zip(messages, plan.values, strict=True)
+            ],
+            "from": _address(from_name, from_email),
+            "subject": subject,
+            # SendGrid refuses an empty part; text first, as MIME alternatives want.
+            "content": [{"type": kind, "value": value} for kind, value in parts if value],
+            # digest runs its own signed unsubscribe links; SendGrid's would add a second,
+            # and its substitution tag could rewrite text in the issue.
+            "tracking_settings": {"subscription_tracking": {"enable": False}},
+        }
+        if content.reply_to:
+            payload["reply_to"] = _address(*address_parts(content.reply_to))
+        if campaign:
+            payload["categories"] = [campaign[:_CATEGORY_LIMIT]]
+        return payload
+
+    @staticmethod
+    def personalization(
+        message: Message,
+        values: Mapping[str, str],
+        tag: Callable[[str], str],
+        subject: str,
+        campaign: str,
+        batch: str,
+    ) -> dict[str, Any]:
+        """One recipient's envelope: address, substitutions, headers, custom_args."""
+        item: dict[str, Any] = {
+            "to": [_address(message.to.name, message.to.email)],
+            "substitutions": {tag(name): value for name, value in values.items()},
+            "headers": dict(header_pairs(message)),
+        }
+        if message.subject != subject:
+            item["subject"] = message.subject
+        custom_args = {k: v for k, v in (("campaign", campaign), ("batch", batch)) if v}
+        if custom_args:
+            item["custom_args"] = custom_args
+        return item
+
+    def error_message(self, data: Any) -> str:
+        """SendGrid's `errors[].message`, with the field each is about."""
+        errors = data.get("errors") if isinstance(data, dict) else None
+        if not isinstance(errors, list):
+            return super().error_message(data)
+        messages = []
+        for error in errors:
+            if isinstance(error, dict) and error.get("message"):
+                field = error.get("field")
+                suffix = f" ({field})" if field and field != "null" else ""
+                messages.append(f"{error['message']}{suffix}")
+        return "; ".join(messages)
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """Retry-After, else X-RateLimit-Reset (a unix time) as seconds from now."""
+        seconds = super().retry_after(response)
+        if seconds is None:
+            seconds = parse_reset_time(response.headers.get("x-ratelimit-reset"), self.clock())
+        return seconds
+
+
+def _address(name: str, email: str) -> dict[str, str]:
+    return {"email": email, "name": name} if name else {"email": email}
+
+
+def unused_nonce(content: Content, messages: Sequence[Message]) -> str:
+    """A random nonce that occurs nowhere in the batch, so no tag can match real text."""
+    haystack = "\0".join(
+        [
+            *content.html.literals,
+            *content.text.literals,
+            content.from_addr,
+            content.reply_to or "",
+            *(message.subject for message in messages),
+            *(value for message in messages for value in message.values.values()),
+        ]
+    ).lower()
+    while True:
+        nonce = secrets.token_hex(8)
+        if nonce not in haystack:
+            return nonce
