@@ -133,9 +133,10 @@ def _format_scalar(value: str | int) -> str:
         return str(value)
     if _PLAIN.match(value) and not value.endswith(" "):
         try:
-            if _load_yaml(f"k: {value}") == {"k": value}:
+            # Plain only when any YAML reader gets the same text back (2026-13-45 is not).
+            if yaml.safe_load(f"k: {value}") == {"k": value}:
                 return value
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):
             pass
     out = ['"']
     for ch in value:
