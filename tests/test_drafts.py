@@ -447,7 +447,7 @@ def test_an_impossible_date_is_a_draft_error_not_a_crash() -> None:
     draft = parse(HAND_WRITTEN)
     draft.set_field("subject", "2026-13-45")
     assert draft.issue.subject == "2026-13-45"
-    assert "subject: 2026-13-45\n" in draft.text()
+    assert 'subject: "2026-13-45"\n' in draft.text()
 
 
 def test_edits_in_a_crlf_file_keep_crlf_between_blocks() -> None:
