@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from conftest import Cli
+from conftest import REPO, Cli
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "china-digital-digest.txt"
 
@@ -573,7 +575,7 @@ def parse_sample(text: str) -> tuple[str, list[tuple[str, str]], str]:
     return intro, [(h, "\n\n".join(p)) for h, p in items], "\n\n".join(outro)
 
 
-def test_the_sample_issue_composed_with_the_cli(cli: Cli) -> None:
+def test_the_sample_issue_composed_with_the_cli(cli: Cli, workspace: Path) -> None:
     if not SAMPLE.is_file():
         pytest.skip(f"the sample newsletter is not at {SAMPLE}")
     intro, items, outro = parse_sample(SAMPLE.read_text(encoding="utf-8"))
@@ -592,6 +594,9 @@ def test_the_sample_issue_composed_with_the_cli(cli: Cli) -> None:
     assert [(i["position"], i["title"], i["body"]) for i in listed] == [
         (n, h, b) for n, (h, b) in enumerate(items, start=1)
     ]
+    assert rendered_headlines(cli, workspace, "before") == list(
+        enumerate((h for h, _ in items), start=1)
+    )
 
     headlines = [h for h, _ in items]
     ok(cli("move", "9", "1"))
@@ -602,3 +607,24 @@ def test_the_sample_issue_composed_with_the_cli(cli: Cli) -> None:
     assert "TikTok Is Coming to Cars, Starting With Mercedes Benz" not in titles(cli)
     assert titles(cli)[4] == "Douyin Tests Out A PC Shopping Feature to Boost E-Commerce"
     assert path.read_text(encoding="utf-8").count("\n## ") == 8
+    assert rendered_headlines(cli, workspace, "after") == list(
+        enumerate(moved[:4] + moved[5:], start=1)
+    )
+
+
+def rendered_headlines(cli: Cli, workspace: Path, out: str) -> list[tuple[int, str]]:
+    """`digest render`, then the numbered headlines of issue.html, checked against issue.txt."""
+    if not (workspace / "templates").exists():
+        shutil.copytree(REPO / "templates", workspace / "templates")
+    ok(cli("render", "--out", out, env={"DIGEST_SECRET": "s"}))
+    page = (workspace / out / "issue.html").read_text(encoding="utf-8")
+    found = [
+        (int(number), html.unescape(re.sub(r"<[^>]+>", "", title)).strip())
+        for number, title in re.findall(
+            r'<span class="item-number"[^>]*>(\d+)\.</span>(.*?)</h2>', page, re.S
+        )
+    ]
+    text = (workspace / out / "issue.txt").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if re.match(r"^\d+\. ", line)]
+    assert lines == [f"{n}. {title}" for n, title in found]
+    return found
