@@ -52,6 +52,11 @@ class SendSetup:
         cls = transport_class(self.kind)
         return cls(self.transport_settings, self.env, outbox_dir=self.workspace.outbox_dir)
 
+    def requests_per_second(self, transport: Transport) -> float:
+        """The request rate to keep: configured, else the provider's documented default."""
+        configured = self.settings.sending.requests_per_second
+        return configured or transport.default_requests_per_second
+
     def check_transport(self) -> Transport:
         """Open a transport once, so a missing secret fails before anything is sent."""
         transport = self.make_transport()
@@ -102,7 +107,7 @@ def summarise(setup: SendSetup, list_name: str, recipients: int) -> Summary:
     transport = setup.make_transport()
     size = transport.batch_size
     rate = setup.settings.sending.rate
-    requests = float(getattr(transport, "requests_per_second", 0.0) or 0.0)
+    requests = setup.requests_per_second(transport)
     if requests:
         rate = min(rate, requests * size) if rate else requests * size
     return Summary(

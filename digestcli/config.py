@@ -53,6 +53,7 @@ class SendingSettings:
     """How fast and how wide a batch send goes."""
 
     rate: float = 0.0
+    requests_per_second: float = 0.0
     concurrency: int = 4
 
 
@@ -162,4 +163,8 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: [sending] concurrency must be at least 1.")
     if sending.rate < 0:
         raise ConfigError(f"{path}: [sending] rate must be 0 (provider default) or more.")
+    if sending.requests_per_second < 0:
+        raise ConfigError(
+            f"{path}: [sending] requests_per_second must be 0 (provider default) or more."
+        )
     return Settings(path, publication, unsubscribe, transport, sending)

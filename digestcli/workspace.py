@@ -115,6 +115,7 @@ kind = "outbox"        # outbox | smtp | postmark | sendgrid | mailgun | resend
 
 [sending]
 rate = 0               # messages per second, 0 = the provider's documented default
+requests_per_second = 0  # API requests per second, 0 = the provider's default (Resend: 2)
 concurrency = 4        # batches in flight
 """
 

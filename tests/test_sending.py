@@ -293,3 +293,21 @@ def test_a_drop_mid_batch_makes_only_the_unanswered_uncertain(db: sqlite3.Connec
     assert counts.uncertain == 1 and counts.sent == 94
     assert journal.uncertain(db, 1) == ["user2@example.org"]
     assert set(box.received.values()) == {1}
+
+
+def test_resend_keeps_its_documented_request_rate_unless_configured(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from digestcli.campaigns import SendSetup
+    from digestcli.config import SendingSettings
+    from digestcli.transports.resend import ResendTransport
+    from digestcli.workspace import Workspace
+    from fakes import settings
+
+    base = settings(tmp_path)
+    transport = ResendTransport(base.transport, {})
+    setup = SendSetup(Workspace(tmp_path), base, tmp_path / "d.md", content(), base.transport, {})
+    assert setup.requests_per_second(transport) == 2.0
+    faster = replace(base, sending=SendingSettings(requests_per_second=50))
+    setup = SendSetup(Workspace(tmp_path), faster, tmp_path / "d.md", content(), base.transport, {})
+    assert setup.requests_per_second(transport) == 50

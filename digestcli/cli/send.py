@@ -242,7 +242,7 @@ def _run(
     probe = setup.make_transport()
     limiter = RateLimiter(
         messages_per_second=setup.settings.sending.rate,
-        requests_per_second=getattr(probe, "requests_per_second", 0.0),
+        requests_per_second=setup.requests_per_second(probe),
     )
     with send_progress() as update:
         sender = Sender(

@@ -25,6 +25,8 @@ class Transport(ABC):
     name: ClassVar[str]
     max_batch: ClassVar[int]
     idempotent: ClassVar[bool] = False
+    # The provider's documented request rate, used when [sending] requests_per_second is 0.
+    default_requests_per_second: ClassVar[float] = 0.0
 
     def __init__(
         self,

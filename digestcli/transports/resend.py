@@ -55,6 +55,7 @@ class ResendTransport(HTTPTransport):
     name = "resend"
     max_batch = 100
     idempotent = True
+    default_requests_per_second = 2.0  # Resend's documented default: 2 requests/s per team
     provider = "Resend"
     secret_env = "DIGEST_RESEND_API_KEY"
     default_base_url = "https://api.resend.com"
