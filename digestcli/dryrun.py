@@ -29,15 +29,17 @@ class DryRunReport:
         return self.bytes / self.recipients if self.recipients else 0.0
 
 
-def _recipients(db: sqlite3.Connection, setup: SendSetup, list_name: str) -> Iterator[Recipient]:
+def _recipients(
+    db: sqlite3.Connection, setup: SendSetup, list_name: str, also: str | None
+) -> Iterator[Recipient]:
     key = journal.campaign_key(setup.draft.name, list_name)
     campaign = journal.find_campaign(db, key)
     if campaign is not None:
         query = (
             "SELECT email, name, fields FROM deliveries WHERE campaign_id = ?"
-            " AND state IN ('pending', 'in_flight') ORDER BY seq"
+            " AND state IN ('pending', 'in_flight', ?) ORDER BY seq"
         )
-        rows = db.execute(query, (campaign.id,))
+        rows = db.execute(query, (campaign.id, also or "pending"))
         for email, name, fields in rows:
             yield Recipient(str(email), str(name), json.loads(str(fields)))
     else:
@@ -45,7 +47,11 @@ def _recipients(db: sqlite3.Connection, setup: SendSetup, list_name: str) -> Ite
 
 
 def measure(
-    setup: SendSetup, db: sqlite3.Connection, list_name: str, limit: int | None
+    setup: SendSetup,
+    db: sqlite3.Connection,
+    list_name: str,
+    limit: int | None,
+    also: str | None = None,
 ) -> DryRunReport:
     """Build every message and every batch payload the send would make, and count them."""
     transport = setup.make_transport()
@@ -54,7 +60,7 @@ def measure(
     secret = load_secret(setup.workspace.state_dir, setup.env)
     count = batches = total = 0
     batch = []
-    for recipient in _recipients(db, setup, list_name):
+    for recipient in _recipients(db, setup, list_name, also):
         if limit is not None and count >= limit:
             break
         count += 1

@@ -202,3 +202,25 @@ def test_retry_failed_with_nothing_failed_sends_nothing(cli: Cli, ws: Path) -> N
     result = cli("send", "--retry-failed", "--yes", env=SECRET)
     assert result.exit_code == 0 and "nothing to send" in result.stderr
     assert len(outbox_files(ws)) == 3
+
+
+def test_retry_failed_moves_nothing_until_confirmed(cli: Cli, ws: Path) -> None:
+    config = ws / "digest.toml"
+    with PostmarkFake() as fake:
+        config.write_text(
+            config.read_text().replace(
+                'kind = "outbox"', f'kind = "postmark"\nbase_url = "{fake.url}"'
+            )
+        )
+        env = {**SECRET, **fake.env}
+        fake.inactive("bob@example.org")
+        first = cli("send", "--yes", env=env)
+        assert first.exit_code == 5 and "1 recipients failed" in first.stderr
+        dry = cli("send", "--retry-failed", "--dry-run", env=env)
+        assert dry.exit_code == 0 and "Dry run: 1 recipients" in dry.stderr
+        refused = cli("send", "--retry-failed", env=env)  # not interactive, no --yes
+        assert refused.exit_code == 2
+        status = json.loads(cli("status", "--json", env=SECRET).stdout)
+        assert status["counts"]["failed"] == 1 and status["counts"]["pending"] == 0
+        assert status["failures"][0]["email"] == "bob@example.org"
+        assert len(fake.received()) == 2

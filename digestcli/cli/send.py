@@ -151,6 +151,7 @@ def _list_send(
     from digestcli.tokens import load_secret
 
     resume, retry_failed, retry_uncertain = modes
+    retry = "failed" if retry_failed else "uncertain" if retry_uncertain else None
     db = campaigns.open_store(setup.workspace)
     campaign = campaigns.existing_campaign(db, setup, list_name)
     probe = setup.make_transport()
@@ -162,16 +163,10 @@ def _list_send(
         recipients = count_subscribers(db, list_name=list_name, state="active")
     else:
         counts = journal.counts(db, campaign.id)
-        warning = campaigns.check_resumable(campaign, setup, probe.idempotent)
-        if warning:
-            info(f"warning: {warning}")
-        if retry_failed or retry_uncertain:
-            which = "failed" if retry_failed else "uncertain"
-            moved = journal.requeue(db, campaign.id, which)
-            if not moved:
-                info(f"No {which} recipients in this campaign; nothing to send.")
+        if retry:
+            if not getattr(counts, retry):
+                info(f"No {retry} recipients in this campaign; nothing to send.")
                 return
-            info(f"{moved} {which} recipients are pending again.")
         elif campaign.finished_at and not counts.pending and not counts.in_flight:
             info(
                 f"Already sent: {setup.draft.name} to `{list_name}` finished "
@@ -185,12 +180,14 @@ def _list_send(
                 f"({counts.pending} pending, {counts.in_flight} in flight); "
                 "continue it with `digest send --resume`."
             )
-        counts = journal.counts(db, campaign.id)
-        recipients = counts.pending + counts.in_flight
+        warning = campaigns.check_resumable(campaign, setup, probe.idempotent)
+        if warning:
+            info(f"warning: {warning}")
+        recipients = counts.pending + counts.in_flight + (getattr(counts, retry) if retry else 0)
     summary = campaigns.summarise(setup, list_name, recipients)
     _show_summary(summary, limit)
     if dry_run:
-        _dry_run(setup, db, list_name, limit)
+        _dry_run(setup, db, list_name, limit, retry)
         return
     setup.check_transport().close()
     if not yes:
@@ -203,6 +200,10 @@ def _list_send(
             raise typer.Exit(1)
     if campaign is None:
         campaign = campaigns.start_campaign(db, setup, list_name)
+    elif retry:
+        # Only now, after the confirmation: an explicit choice to send these rows again.
+        moved = journal.requeue(db, campaign.id, retry)
+        info(f"{moved} {retry} recipients are pending again.")
     _run(setup, db, campaign, limit, load_secret(setup.workspace.state_dir, setup.env))
 
 
@@ -222,10 +223,16 @@ def _show_summary(summary: Summary, limit: int | None) -> None:
     info("\n".join(lines))
 
 
-def _dry_run(setup: SendSetup, db: sqlite3.Connection, list_name: str, limit: int | None) -> None:
+def _dry_run(
+    setup: SendSetup,
+    db: sqlite3.Connection,
+    list_name: str,
+    limit: int | None,
+    retry: str | None,
+) -> None:
     from digestcli.dryrun import measure
 
-    report = measure(setup, db, list_name, limit)
+    report = measure(setup, db, list_name, limit, also=retry)
     info(
         f"Dry run: {report.recipients} recipients in {report.batches} batches, "
         f"{report.bytes} bytes of requests ({report.bytes_per_recipient:.0f} per recipient); "
@@ -274,8 +281,24 @@ def _run(
     )
     if counts.pending:
         info("Send the rest with: digest send --resume")
+    if counts.in_flight:
+        info(
+            f"{counts.in_flight} recipients are in a batch the provider may have accepted; "
+            "`digest send --resume` re-sends it under the same idempotency key, which cannot "
+            "deliver twice."
+        )
+    if counts.uncertain:
+        info(
+            f"{counts.uncertain} recipients are uncertain: their batch may or may not have "
+            "arrived. `digest status` lists them; `digest send --retry-uncertain` re-sends to "
+            "them and may give some a second copy."
+        )
+    if counts.failed:
+        info(
+            f"{counts.failed} recipients failed; `digest status` shows why, and "
+            "`digest send --retry-failed` tries them again."
+        )
     if counts.failed or counts.uncertain or counts.in_flight:
-        info("`digest status` lists them; `digest send --retry-failed` sends to failures again.")
         raise typer.Exit(int(ExitStatus.PARTIAL))
 
 
