@@ -14,7 +14,7 @@ from digestcli.db import connect
 from digestcli.drafts import load_draft
 from digestcli.errors import ConfigError, UsageError
 from digestcli.journal import Campaign
-from digestcli.models import Content
+from digestcli.models import Content, Issue
 from digestcli.subscribers import count_subscribers
 from digestcli.transports import transport_class
 from digestcli.transports.base import Transport
@@ -38,6 +38,7 @@ class SendSetup:
     workspace: Workspace
     settings: Settings
     draft: Path
+    issue: Issue
     content: Content
     transport_settings: TransportSettings
     env: Mapping[str, str]
@@ -78,10 +79,17 @@ def prepare(
         transport_class(kind)  # a clear error for an unknown name
         transport_settings = replace(transport_settings, kind=kind)
     issue = load_draft(draft).issue
-    if not issue.subject.strip():
-        raise UsageError(f"{draft.name} has no subject; set one with `digest set subject TEXT`.")
     content = render_issue(issue, settings, workspace.templates_dir)
-    return SendSetup(workspace, settings, draft, content, transport_settings, env)
+    return SendSetup(workspace, settings, draft, issue, content, transport_settings, env)
+
+
+def check_ready(setup: SendSetup) -> None:
+    """Refuse a list send that `digest check` would report errors for (no network)."""
+    from digestcli.checks import error_checks, raise_for_errors
+    from digestcli.render import sample_message
+
+    sample = sample_message(setup.content, setup.settings, setup.workspace.state_dir, setup.env)
+    raise_for_errors(error_checks(setup.issue, sample, setup.settings), setup.draft)
 
 
 def open_store(workspace: Workspace) -> sqlite3.Connection:

@@ -224,3 +224,12 @@ def test_retry_failed_moves_nothing_until_confirmed(cli: Cli, ws: Path) -> None:
         assert status["counts"]["failed"] == 1 and status["counts"]["pending"] == 0
         assert status["failures"][0]["email"] == "bob@example.org"
         assert len(fake.received()) == 2
+
+
+def test_a_draft_with_check_errors_is_not_sent(cli: Cli, ws: Path) -> None:
+    template = ws / "templates" / "partials" / "footer.html.j2"
+    template.write_text(template.read_text().replace("unsubscribe_url", "web_url"))
+    result = cli("send", "--yes", env=SECRET)
+    assert result.exit_code == 4
+    assert "not ready to send" in one_error_line(result.stderr)
+    assert outbox_files(ws) == [] and campaigns(ws) == 0

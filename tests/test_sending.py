@@ -13,11 +13,12 @@ from digestcli import journal
 from digestcli.config import Unsubscribe
 from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
 from digestcli.journal import Campaign
-from digestcli.models import Message, Result
+from digestcli.models import Issue, Message, Result
 from digestcli.sending import RateLimiter, RetryPolicy, Sender
 from fakes import IdempotentMemoryTransport, Mailbox, MemoryTransport, Script, content, store
 
 UNSUB = Unsubscribe("https://example.org/u")
+ISSUE = Issue(title="Weekly", subject="Weekly")
 
 
 def campaign(db: sqlite3.Connection, key: str = "issue.md:default") -> Campaign:
@@ -306,8 +307,12 @@ def test_resend_keeps_its_documented_request_rate_unless_configured(tmp_path: Pa
 
     base = settings(tmp_path)
     transport = ResendTransport(base.transport, {})
-    setup = SendSetup(Workspace(tmp_path), base, tmp_path / "d.md", content(), base.transport, {})
+    setup = SendSetup(
+        Workspace(tmp_path), base, tmp_path / "d.md", ISSUE, content(), base.transport, {}
+    )
     assert setup.requests_per_second(transport) == 2.0
     faster = replace(base, sending=SendingSettings(requests_per_second=50))
-    setup = SendSetup(Workspace(tmp_path), faster, tmp_path / "d.md", content(), base.transport, {})
+    setup = SendSetup(
+        Workspace(tmp_path), faster, tmp_path / "d.md", ISSUE, content(), base.transport, {}
+    )
     assert setup.requests_per_second(transport) == 50

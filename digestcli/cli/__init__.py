@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from digestcli.cli import (
+    check,  # noqa: F401 (registers check)
     compose,  # noqa: F401  (registers the editing commands)
     output,  # noqa: F401  (registers preview and render)
     send,  # noqa: F401  (registers send and status)

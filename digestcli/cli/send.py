@@ -184,6 +184,7 @@ def _list_send(
         if warning:
             info(f"warning: {warning}")
         recipients = counts.pending + counts.in_flight + (getattr(counts, retry) if retry else 0)
+    campaigns.check_ready(setup)
     summary = campaigns.summarise(setup, list_name, recipients)
     _show_summary(summary, limit)
     if dry_run:
