@@ -185,10 +185,12 @@ def claim(db: sqlite3.Connection, campaign_id: int, batch: int, size: int) -> li
             (campaign_id, size),
         ).fetchall()
         if rows:
-            db.executemany(
+            # One statement per batch, not one per row: each SQLite step gives up the GIL,
+            # which the sending threads then fight over.
+            db.execute(
                 "UPDATE deliveries SET state = 'in_flight', batch = ?, attempts = attempts + 1,"
-                " updated_at = ? WHERE campaign_id = ? AND seq = ?",
-                [(batch, now(), campaign_id, row[0]) for row in rows],
+                " updated_at = ? WHERE campaign_id = ? AND seq IN (SELECT value FROM json_each(?))",
+                (batch, now(), campaign_id, json.dumps([row[0] for row in rows])),
             )
     return [_delivery(row) for row in rows]
 
@@ -229,21 +231,23 @@ def record(
     if len(deliveries) != len(results):
         raise ValueError("one result per delivery is required")
     stamp = now()
-    with _transaction(db):
-        db.executemany(
-            "UPDATE deliveries SET state = ?, provider_id = ?, error = ?, updated_at = ?"
-            " WHERE campaign_id = ? AND seq = ?",
+    outcomes = json.dumps(
+        [
             [
-                (
-                    "sent" if r.ok else "failed",
-                    r.provider_id,
-                    None if r.ok else (r.error or "rejected"),
-                    stamp,
-                    campaign_id,
-                    d.seq,
-                )
-                for d, r in zip(deliveries, results, strict=True)
-            ],
+                d.seq,
+                "sent" if r.ok else "failed",
+                r.provider_id,
+                None if r.ok else (r.error or "rejected"),
+            ]
+            for d, r in zip(deliveries, results, strict=True)
+        ]
+    )
+    with _transaction(db):
+        db.execute(
+            "UPDATE deliveries SET state = o.value ->> 1, provider_id = o.value ->> 2,"
+            " error = o.value ->> 3, updated_at = ? FROM json_each(?) AS o"
+            " WHERE deliveries.campaign_id = ? AND deliveries.seq = o.value ->> 0",
+            (stamp, outcomes, campaign_id),
         )
         bounced = [
             (stamp, d.subscriber_id)

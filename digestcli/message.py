@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import functools
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import Mapping
-from email.headerregistry import Address
 from email.message import EmailMessage
 from urllib.parse import quote, urlencode
 
@@ -17,6 +18,7 @@ from digestcli.errors import DraftError
 from digestcli.models import Content, Message, Recipient
 
 TEST_PREFIX = "[TEST] "
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.\-]*")
 # SMTP line endings, folding only past RFC 5322's hard limit: a long List-Unsubscribe URL must
 # stay a plain header (an RFC 2047-encoded one breaks one-click unsubscribe).
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
@@ -32,7 +34,9 @@ def check_header(name: str, value: str) -> str:
 def unsubscribe_url(base: str, token: str) -> str:
     """The reader's one-click unsubscribe URL: the configured URL plus ?token=."""
     joiner = "&" if "?" in base else "?"
-    return f"{base}{joiner}{urlencode({'token': token})}"
+    # Tokens are URL-safe base64 and a dot; anything else is encoded (cheap path first).
+    value = token if _URL_SAFE.fullmatch(token) else urlencode({"token": token})[6:]
+    return f"{base}{joiner}token={value}"
 
 
 def recipient_values(recipient: Recipient, unsubscribe: str) -> dict[str, str]:
@@ -43,6 +47,7 @@ def recipient_values(recipient: Recipient, unsubscribe: str) -> dict[str, str]:
     return values
 
 
+@functools.lru_cache(maxsize=64)  # called once per recipient with the same From
 def sender_domain(from_addr: str) -> str:
     """The domain of the From address, for Message-IDs."""
     _, addr = email.utils.parseaddr(from_addr)
@@ -92,17 +97,31 @@ def build_message(
     )
 
 
+# RFC 5322 specials: a display name holding any of them must be a quoted string.
+_SPECIALS = frozenset('()<>@,:;.\\"[]')
+
+
 def to_header(recipient: Recipient) -> str:
-    """The To header value, with an encoded display name when there is one."""
-    if not recipient.name:
+    """The To header value: `Name <address>`, the name quoted when it needs to be.
+
+    Built by hand (as email.headerregistry.Address would print it) because it runs once per
+    recipient and must not choke on an internationalised address; MIME encoding of a
+    non-ASCII name happens when the message is serialised.
+    """
+    name = recipient.name
+    if not name:
         return recipient.email
-    return str(Address(display_name=recipient.name, addr_spec=recipient.email))
+    if not _SPECIALS.isdisjoint(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{recipient.email}>"
 
 
 def to_mime(message: Message, *, date: float | None = None) -> EmailMessage:
     """The standards-correct multipart/alternative message (text, then HTML)."""
     content = message.content
-    mime = EmailMessage(policy=_POLICY)
+    # An internationalised address needs SMTPUTF8 (RFC 6531): UTF-8 headers, not encoded words.
+    policy = _POLICY if message.to.email.isascii() else _POLICY.clone(utf8=True)
+    mime = EmailMessage(policy=policy)
     fixed: Mapping[str, str | None] = {
         "From": content.from_addr,
         "To": to_header(message.to),

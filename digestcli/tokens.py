@@ -52,7 +52,7 @@ def _unb64(text: str) -> bytes:
 def sign(email: str, list_name: str, secret: bytes) -> str:
     """A URL-safe token binding email and list."""
     payload = f"{email.lower()}\n{list_name}".encode()
-    mac = hmac.new(secret, payload, hashlib.sha256).digest()[:_SIG_BYTES]
+    mac = hmac.digest(secret, payload, "sha256")[:_SIG_BYTES]
     return f"{_b64(payload)}.{_b64(mac)}"
 
 

@@ -185,3 +185,17 @@ def test_one_inactive_recipient_does_not_block_its_batch(db: sqlite3.Connection)
         assert_accounted(db, fake, counts)
         state = db.execute("SELECT state FROM subscribers WHERE email = 'user2@example.org'")
         assert state.fetchone()[0] == "bounced"
+
+
+@pytest.mark.parametrize("provider", sorted(FAKES))
+def test_an_internationalised_address_is_sent_like_any_other(
+    db: sqlite3.Connection, provider: str
+) -> None:
+    db.execute(
+        "UPDATE subscribers SET email = 'zoë@example.org', name = 'Zoë \"Z\" Ünal' WHERE id = 1"
+    )
+    with FAKES[provider]() as fake:
+        counts = run(db, fake, start(db, provider), [])
+        assert counts.sent == RECIPIENTS
+        assert received(fake)["zoë@example.org"] == 1
+        assert not fake.violations

@@ -8,6 +8,7 @@ import html
 import json
 import math
 import re
+import secrets
 import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -60,6 +61,7 @@ class HTTPTransport(Transport):
     ) -> None:
         super().__init__(settings, env, outbox_dir=outbox_dir, http=http)
         self.clock = clock
+        self.encoder = PreEncoded()
         self._secret = ""
         self._client: httpx.Client | None = None
 
@@ -142,8 +144,13 @@ class HTTPTransport(Transport):
     ) -> httpx.Response:
         """POST to the API; any answer but 2xx becomes one of digest's errors."""
         client = self.client()
+        if files is not None:
+            # One buffer instead of httpx's streamed parts: a socket write per field was a
+            # quarter of a Mailgun send's time.
+            content, content_type = multipart_body(files)
+            headers = {**(headers or {}), "Content-Type": content_type}
         try:
-            response = client.post(path, content=content, files=files, headers=headers)
+            response = client.post(path, content=content, headers=headers)
         except (
             httpx.ConnectError,
             httpx.ConnectTimeout,
@@ -293,6 +300,83 @@ def parse_seconds(value: str | None) -> float | None:
 def json_body(payload: Any) -> bytes:
     """Compact UTF-8 JSON: fewer bytes on the wire, and the same bytes for the same batch."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def multipart_body(fields: Sequence[tuple[str, tuple[None, str]]]) -> tuple[bytes, str]:
+    """A multipart/form-data body of plain text fields, and its Content-Type."""
+    boundary = secrets.token_hex(16)
+    while any(boundary in value for _, (_, value) in fields):
+        boundary = secrets.token_hex(16)  # never in practice; but a value must not hold it
+    opening = f"--{boundary}\r\n".encode()
+    chunks = []
+    for name, (_, value) in fields:
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        chunks.append(opening)
+        chunks.append(f'Content-Disposition: form-data; name="{quoted}"\r\n\r\n'.encode())
+        chunks.append(value.encode("utf-8"))
+        chunks.append(b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def _json_inner(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+class JSONText:
+    """A MergeText whose fixed pieces are JSON-escaped once, filled per recipient.
+
+    JSON escapes character by character, so escaping the pieces and the values apart gives
+    exactly the bytes of escaping the filled text; it saves re-escaping ~13 KB per recipient.
+    """
+
+    def __init__(self, text: MergeText, *, html_values: bool) -> None:
+        self.literals = [_json_inner(piece) for piece in text.literals]
+        self.keys = text.parts[1::2]
+        self.html_values = html_values
+
+    def literal(self, values: Mapping[str, str]) -> str:
+        """The filled text as a JSON string literal, quotes included."""
+        out = ['"', self.literals[0]]
+        for key, piece in zip(self.keys, self.literals[1:], strict=True):
+            value = values.get(key, "")
+            out.append(_json_inner(html.escape(value, quote=True) if self.html_values else value))
+            out.append(piece)
+        out.append('"')
+        return "".join(out)
+
+
+class PreEncoded:
+    """Builds JSON array bodies whose message parts are appended already encoded."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[MergeText, JSONText]] = {}
+
+    def text(self, text: MergeText, *, html_values: bool) -> JSONText:
+        """The JSONText of a MergeText, made once per rendered issue."""
+        cached = self._texts.get(id(text))
+        if cached is None or cached[0] is not text:
+            cached = (text, JSONText(text, html_values=html_values))
+            self._texts[id(text)] = cached
+        return cached[1]
+
+    def parts(self, message: Message, html_field: str, text_field: str) -> list[tuple[str, str]]:
+        """The message's HTML and text bodies as (field name, JSON literal) pairs."""
+        content = message.content
+        return [
+            (html_field, self.text(content.html, html_values=True).literal(message.values)),
+            (text_field, self.text(content.text, html_values=False).literal(message.values)),
+        ]
+
+    @staticmethod
+    def body(items: Sequence[tuple[dict[str, Any], list[tuple[str, str]]]]) -> bytes:
+        """A JSON array of objects: each item's small fields, then its pre-encoded ones."""
+        encoded = []
+        for item, extra in items:
+            small = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+            tail = "".join(f",{json.dumps(name)}:{literal}" for name, literal in extra)
+            encoded.append(small[:-1] + (tail if len(small) > 2 else tail[1:]) + "}")
+        return ("[" + ",".join(encoded) + "]").encode("utf-8")
 
 
 def batch_labels(batch_key: str) -> tuple[str, str]:

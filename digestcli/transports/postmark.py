@@ -8,7 +8,7 @@ from typing import Any
 from digestcli.errors import AmbiguousFailure, PermanentFailure
 from digestcli.message import to_header
 from digestcli.models import Message, Result
-from digestcli.transports.http import HTTPTransport, batch_labels, header_pairs, json_body
+from digestcli.transports.http import HTTPTransport, batch_labels, header_pairs
 
 # Postmark's documented ceiling for one /email/batch request.
 MAX_REQUEST_BYTES = 50 * 1000 * 1000
@@ -59,23 +59,36 @@ class PostmarkTransport(HTTPTransport):
         return [self.result(m, a) for m, a in zip(messages, answers, strict=True)]
 
     def body(self, messages: Sequence[Message], batch_key: str) -> bytes:
-        """The JSON request body of a batch."""
+        """The JSON request body of a batch (message bodies encoded via a per-issue cache)."""
         campaign, batch = batch_labels(batch_key)
-        return json_body([self.payload(message, campaign, batch) for message in messages])
+        return self.encoder.body(
+            [
+                (
+                    self.payload(message, campaign, batch, bodies=False),
+                    self.encoder.parts(message, "HtmlBody", "TextBody"),
+                )
+                for message in messages
+            ]
+        )
 
     def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:
         """Bytes of the request body this batch would be sent as."""
         return len(self.body(messages, batch_key)) if messages else 0
 
-    def payload(self, message: Message, campaign: str, batch: str) -> dict[str, Any]:
+    def payload(
+        self, message: Message, campaign: str, batch: str, *, bodies: bool = True
+    ) -> dict[str, Any]:
         """One element of the batch: the whole rendered message for one recipient."""
         content = message.content
         item: dict[str, Any] = {
             "From": content.from_addr,
             "To": to_header(message.to),
             "Subject": message.subject,
-            "HtmlBody": message.html(),
-            "TextBody": message.text(),
+        }
+        if bodies:
+            item["HtmlBody"] = message.html()
+            item["TextBody"] = message.text()
+        item |= {
             "MessageStream": self.settings.message_stream or "broadcast",
             "Headers": [{"Name": n, "Value": v} for n, v in header_pairs(message)],
         }

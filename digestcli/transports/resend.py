@@ -16,7 +16,6 @@ from digestcli.transports.http import (
     HTTPTransport,
     batch_labels,
     header_pairs,
-    json_body,
     parse_seconds,
 )
 
@@ -83,25 +82,34 @@ class ResendTransport(HTTPTransport):
         return self.results(messages, self.response_json(response))
 
     def body(self, messages: Sequence[Message], batch_key: str) -> bytes:
-        """The JSON request body of a batch."""
+        """The JSON request body of a batch (message bodies encoded via a per-issue cache)."""
         campaign, _ = batch_labels(batch_key)
-        return json_body([self.payload(message, campaign) for message in messages])
+        return self.encoder.body(
+            [
+                (
+                    self.payload(message, campaign, bodies=False),
+                    self.encoder.parts(message, "html", "text"),
+                )
+                for message in messages
+            ]
+        )
 
     def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:
         """Bytes of the request body this batch would be sent as."""
         return len(self.body(messages, batch_key)) if messages else 0
 
     @staticmethod
-    def payload(message: Message, campaign: str) -> dict[str, Any]:
-        """One email of the batch, rendered in full."""
+    def payload(message: Message, campaign: str, *, bodies: bool = True) -> dict[str, Any]:
+        """One email of the batch, rendered in full (bodies=False: without html and text)."""
         content = message.content
         item: dict[str, Any] = {
             "from": content.from_addr,
             "to": [to_header(message.to)],
             "subject": message.subject,
-            "html": message.html(),
-            "text": message.text(),
         }
+        if bodies:
+            item["html"] = message.html()
+            item["text"] = message.text()
         if content.reply_to:
             item["reply_to"] = content.reply_to
         # Resend refuses a known key with a different payload, so every field here must be

@@ -76,9 +76,11 @@ class SendGridTransport(HTTPTransport):
             ("text/html", fill_slots(content.html, plan.html_names, tag)),
         ]
         from_name, from_email = address_parts(content.from_addr)
+        tags: dict[str, str] = {}
+        custom_args = {k: v for k, v in (("campaign", campaign), ("batch", batch)) if v}
         payload: dict[str, Any] = {
             "personalizations": [
-                self.personalization(message, values, tag, subject, campaign, batch)
+                self.personalization(message, values, tags, tag, subject, custom_args)
                 for message, values in zip(messages, plan.values, strict=True)
             ],
             "from": _address(from_name, from_email),
@@ -99,22 +101,27 @@ class SendGridTransport(HTTPTransport):
     def personalization(
         message: Message,
         values: Mapping[str, str],
+        tags: dict[str, str],
         tag: Callable[[str], str],
         subject: str,
-        campaign: str,
-        batch: str,
+        custom_args: Mapping[str, str],
     ) -> dict[str, Any]:
         """One recipient's envelope: address, substitutions, headers, custom_args."""
+        substitutions = {}
+        for name, value in values.items():
+            key = tags.get(name)
+            if key is None:
+                key = tags[name] = tag(name)  # each tag is built once per batch
+            substitutions[key] = value
         item: dict[str, Any] = {
             "to": [_address(message.to.name, message.to.email)],
-            "substitutions": {tag(name): value for name, value in values.items()},
+            "substitutions": substitutions,
             "headers": dict(header_pairs(message)),
         }
         if message.subject != subject:
             item["subject"] = message.subject
-        custom_args = {k: v for k, v in (("campaign", campaign), ("batch", batch)) if v}
         if custom_args:
-            item["custom_args"] = custom_args
+            item["custom_args"] = dict(custom_args)
         return item
 
     def error_message(self, data: Any) -> str:
