@@ -231,23 +231,23 @@ def record(
     if len(deliveries) != len(results):
         raise ValueError("one result per delivery is required")
     stamp = now()
-    outcomes = json.dumps(
-        [
-            [
-                d.seq,
-                "sent" if r.ok else "failed",
-                r.provider_id,
-                None if r.ok else (r.error or "rejected"),
-            ]
-            for d, r in zip(deliveries, results, strict=True)
-        ]
-    )
     with _transaction(db):
-        db.execute(
-            "UPDATE deliveries SET state = o.value ->> 1, provider_id = o.value ->> 2,"
-            " error = o.value ->> 3, updated_at = ? FROM json_each(?) AS o"
-            " WHERE deliveries.campaign_id = ? AND deliveries.seq = o.value ->> 0",
-            (stamp, outcomes, campaign_id),
+        # Row by row on the primary key: an UPDATE ... FROM json_each() would scan the
+        # whole campaign for every row.
+        db.executemany(
+            "UPDATE deliveries SET state = ?, provider_id = ?, error = ?, updated_at = ?"
+            " WHERE campaign_id = ? AND seq = ?",
+            [
+                (
+                    "sent" if r.ok else "failed",
+                    r.provider_id,
+                    None if r.ok else (r.error or "rejected"),
+                    stamp,
+                    campaign_id,
+                    d.seq,
+                )
+                for d, r in zip(deliveries, results, strict=True)
+            ],
         )
         bounced = [
             (stamp, d.subscriber_id)

@@ -24,6 +24,8 @@ class Transport(ABC):
 
     name: ClassVar[str]
     max_batch: ClassVar[int]
+    # The batch size used when [transport] batch_size is not set (None: max_batch).
+    default_batch: ClassVar[int | None] = None
     idempotent: ClassVar[bool] = False
     # The provider's documented request rate, used when [sending] requests_per_second is 0.
     default_requests_per_second: ClassVar[float] = 0.0
@@ -62,7 +64,7 @@ class Transport(ABC):
     @property
     def batch_size(self) -> int:
         """The batch size to use: the configured one, capped at the provider's maximum."""
-        wanted = self.settings.batch_size or self.max_batch
+        wanted = self.settings.batch_size or self.default_batch or self.max_batch
         return max(1, min(wanted, self.max_batch))
 
     def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:

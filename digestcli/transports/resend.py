@@ -13,6 +13,7 @@ from digestcli.errors import AmbiguousFailure, DigestError, PermanentFailure, Te
 from digestcli.message import to_header
 from digestcli.models import Message, Result
 from digestcli.transports.http import (
+    Body,
     HTTPTransport,
     batch_labels,
     header_pairs,
@@ -24,7 +25,7 @@ _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _TAG_LIMIT = 256
 
 
-def idempotency_key(batch_key: str, body: bytes) -> str:
+def idempotency_key(batch_key: str, body: Body) -> str:
     """The Idempotency-Key of a batch: the same for every attempt, in any process.
 
     Derived from the batch key alone (hashed, so any key fits Resend's 1-256 characters);
@@ -32,7 +33,7 @@ def idempotency_key(batch_key: str, body: bytes) -> str:
     """
     if batch_key:
         return "digest-" + hashlib.sha256(batch_key.encode("utf-8")).hexdigest()
-    return "digest-body-" + hashlib.sha256(body).hexdigest()
+    return "digest-body-" + body.sha256()
 
 
 def tag_value(text: str) -> str:
@@ -81,7 +82,7 @@ class ResendTransport(HTTPTransport):
         )
         return self.results(messages, self.response_json(response))
 
-    def body(self, messages: Sequence[Message], batch_key: str) -> bytes:
+    def body(self, messages: Sequence[Message], batch_key: str) -> Body:
         """The JSON request body of a batch (message bodies encoded via a per-issue cache)."""
         campaign, _ = batch_labels(batch_key)
         return self.encoder.body(
