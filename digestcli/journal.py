@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from digestcli.db import now
 from digestcli.errors import UsageError
@@ -154,14 +155,15 @@ def counts(db: sqlite3.Connection, campaign_id: int) -> Counts:
     return Counts(**{str(state): int(n) for state, n in rows})
 
 
-def _delivery(row: tuple[object, ...]) -> Delivery:
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    # Runs once per recipient on the sending path: SQLite already gives ints and strs.
     seq, subscriber_id, email, name, fields, batch, attempts = row
     return Delivery(
-        seq=int(str(seq)),
-        recipient=Recipient(str(email), str(name), json.loads(str(fields))),
-        subscriber_id=None if subscriber_id is None else int(str(subscriber_id)),
-        batch=None if batch is None else int(str(batch)),
-        attempts=int(str(attempts)),
+        seq=seq,
+        recipient=Recipient(email, name, {} if fields == "{}" else json.loads(fields)),
+        subscriber_id=subscriber_id,
+        batch=batch,
+        attempts=attempts,
     )
 
 

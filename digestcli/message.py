@@ -79,7 +79,8 @@ def build_message(
     if list_send and not test:
         targets = [f"<{url}>"]
         if unsubscribe.mailto:
-            subject = quote(f"unsubscribe {token}")
+            safe = _URL_SAFE.fullmatch(token)  # the usual case; quote() is slow per recipient
+            subject = f"unsubscribe%20{token}" if safe else quote(f"unsubscribe {token}")
             targets.append(f"<mailto:{unsubscribe.mailto}?subject={subject}>")
         headers.append(("List-Unsubscribe", ", ".join(targets)))
         headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
