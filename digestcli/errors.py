@@ -63,9 +63,13 @@ class TransportError(DigestError):
 class TemporaryFailure(TransportError):
     """Surely not accepted (429, 5xx, no connection): safe to retry later."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, throttled: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        # The provider said "too fast" (429): waiting is the cure, not giving up.
+        self.throttled = throttled
 
 
 class AmbiguousFailure(TransportError):

@@ -84,6 +84,8 @@ class RetryPolicy:
     attempts: int = 6
     base: float = 1.0
     cap: float = 60.0
+    # Throttling (429) is retried until this much waiting has piled up, however many tries.
+    throttle_budget: float = 900.0
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
         """Seconds to wait before the next attempt (attempt counts from 1)."""
@@ -92,6 +94,31 @@ class RetryPolicy:
             # The provider's word wins, plus a little jitter so workers do not stampede.
             return min(max(retry_after, 0.0), 3600.0) + rng.uniform(0, self.base / 2)
         return backoff
+
+
+@dataclass
+class _Tries:
+    """Counts a batch's attempts; throttling (429) waits come out of a time budget instead."""
+
+    policy: RetryPolicy
+    count: int = 0
+    throttled_wait: float = 0.0
+
+    def next(self) -> int:
+        """Start another attempt; return its number."""
+        self.count += 1
+        return self.count
+
+    def wait_after(self, exc: TemporaryFailure, rng: random.Random) -> float | None:
+        """Seconds to wait before trying again, or None to give up."""
+        if exc.throttled and self.throttled_wait < self.policy.throttle_budget:
+            self.count -= 1  # "too fast" is no failure of the batch: it costs no try
+        elif self.count >= self.policy.attempts:
+            return None
+        delay = self.policy.delay(max(self.count, 1), exc.retry_after, rng)
+        if exc.throttled:
+            self.throttled_wait += delay
+        return delay
 
 
 @dataclass
@@ -223,22 +250,24 @@ class Sender:
     def _deliver(self, batch: int, rows: list[Delivery], outcome: Outcome) -> None:
         transport = self._transport()
         key = f"{self.campaign.key}:{batch}"
-        attempt = 0
+        tries = _Tries(self.policy)
+        first = True
         while rows:
-            attempt += 1
-            if self.stop.is_set() and attempt > 1:
-                outcome.requeue.extend(rows)  # never sent in this attempt: safe to resend
+            attempt = tries.next()
+            if self.stop.is_set() and not first:
+                outcome.requeue.extend(rows)  # not sent in this attempt: safe to resend later
                 return
+            first = False
             self.limiter.acquire(len(rows))
             messages = [self.message_for(d) for d in rows]
             try:
                 results = transport.send_batch(messages, batch_key=key)
             except TemporaryFailure as exc:
-                if attempt >= self.policy.attempts:
-                    reason = f"{exc} (gave up after {attempt} attempts)"
+                delay = tries.wait_after(exc, self.rng)
+                if delay is None:
+                    reason = f"{exc} (gave up after {tries.count} attempts)"
                     outcome.failed.extend((d, reason) for d in rows)
                     return
-                delay = self.policy.delay(attempt, exc.retry_after, self.rng)
                 if exc.retry_after is not None:
                     self.limiter.pause(exc.retry_after)
                 self._sleep(delay)
@@ -246,26 +275,10 @@ class Sender:
             except AmbiguousFailure as exc:
                 known = exc.results if len(exc.results) == len(rows) else ()
                 if not any(known):
-                    if (
-                        self.idempotent
-                        and attempt < self.policy.attempts
-                        and not self.stop.is_set()
-                    ):
-                        self._sleep(self.policy.delay(attempt, None, self.rng))
-                        continue  # same key, same payload: the provider will not send twice
-                    if self.idempotent:
-                        outcome.keep_in_flight.extend(rows)  # re-sent under its key on resume
-                    else:
-                        outcome.uncertain.extend((d, str(exc)) for d in rows)
+                    if self._retry_ambiguous(attempt, rows, exc, outcome):
+                        continue
                     return
-                # The transport knows most outcomes (SMTP): only the unanswered are in doubt.
-                pairs: list[tuple[Delivery, Result]] = []
-                for delivery, answer in zip(rows, known, strict=True):
-                    if answer is None:
-                        outcome.uncertain.append((delivery, str(exc)))
-                    else:
-                        pairs.append((delivery, answer))
-                rows = self._settle(pairs, attempt, outcome)
+                rows = self._settle(self._answered(rows, known, exc, outcome), attempt, outcome)
             except PermanentFailure as exc:
                 outcome.failed.extend((d, str(exc)) for d in rows)
                 return
@@ -275,6 +288,35 @@ class Sender:
                 # Only recipients surely refused for now; a sub-batch has its own key.
                 key = f"{self.campaign.key}:{batch}.{attempt}"
                 self._sleep(self.policy.delay(attempt, None, self.rng))
+
+    def _retry_ambiguous(
+        self, attempt: int, rows: list[Delivery], exc: AmbiguousFailure, outcome: Outcome
+    ) -> bool:
+        """Whether to send a batch in doubt again; if not, record it in doubt."""
+        if self.idempotent and attempt < self.policy.attempts and not self.stop.is_set():
+            self._sleep(self.policy.delay(attempt, None, self.rng))
+            return True  # same key, same payload: the provider will not send twice
+        if self.idempotent:
+            outcome.keep_in_flight.extend(rows)  # re-sent under its key on resume
+        else:
+            outcome.uncertain.extend((d, str(exc)) for d in rows)
+        return False
+
+    @staticmethod
+    def _answered(
+        rows: list[Delivery],
+        known: Sequence[Result | None],
+        exc: AmbiguousFailure,
+        outcome: Outcome,
+    ) -> list[tuple[Delivery, Result]]:
+        """The answered part of a dropped batch (SMTP); only the unanswered are in doubt."""
+        pairs: list[tuple[Delivery, Result]] = []
+        for delivery, answer in zip(rows, known, strict=True):
+            if answer is None:
+                outcome.uncertain.append((delivery, str(exc)))
+            else:
+                pairs.append((delivery, answer))
+        return pairs
 
     def _settle(
         self, pairs: list[tuple[Delivery, Result]], attempt: int, outcome: Outcome

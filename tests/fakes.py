@@ -62,6 +62,25 @@ class IdempotentMemoryTransport(MemoryTransport):
     idempotent: ClassVar[bool] = True
 
 
+class FakeClock:
+    """Time that passes only when someone sleeps: waits are recorded, never slept."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        """Advance the clock instead of waiting."""
+        with self.lock:
+            self.sleeps.append(seconds)
+            self.now += max(seconds, 0.0)
+
+
 class Mailbox:
     """What the far side received."""
 

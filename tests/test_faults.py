@@ -18,8 +18,8 @@ import pytest
 from digestcli import journal
 from digestcli.config import Unsubscribe
 from digestcli.journal import Campaign, Counts
-from digestcli.sending import RetryPolicy, Sender
-from fakes import content, store
+from digestcli.sending import RateLimiter, RetryPolicy, Sender
+from fakes import FakeClock, content, store
 from harness.providers import (
     FakeProvider,
     MailgunFake,
@@ -68,6 +68,7 @@ def run(
 ) -> Counts:
     if fake.validating:
         openapi(fake.provider)  # load the spec now, not inside the first request's timeout
+    clock = FakeClock()
     settings: dict[str, Any] = {"batch_size": BATCH, "timeout": timeout}
     if fake.provider == "mailgun":
         settings["domain"] = "mg.example.org"
@@ -80,6 +81,7 @@ def run(
         unsubscribe=Unsubscribe("https://example.org/u"),
         concurrency=2,
         policy=RetryPolicy(attempts=5, base=0.01, cap=0.1),
+        limiter=RateLimiter(clock=clock, sleep=clock.sleep),
         sleep=sleeps.append,
         rng=random.Random(3),
     )

@@ -15,7 +15,15 @@ from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, Te
 from digestcli.journal import Campaign
 from digestcli.models import Issue, Message, Result
 from digestcli.sending import RateLimiter, RetryPolicy, Sender
-from fakes import IdempotentMemoryTransport, Mailbox, MemoryTransport, Script, content, store
+from fakes import (
+    FakeClock,
+    IdempotentMemoryTransport,
+    Mailbox,
+    MemoryTransport,
+    Script,
+    content,
+    store,
+)
 
 UNSUB = Unsubscribe("https://example.org/u")
 ISSUE = Issue(title="Weekly", subject="Weekly")
@@ -40,6 +48,7 @@ def sender(
 ) -> Sender:
     cls = IdempotentMemoryTransport if idempotent else MemoryTransport
     waits = sleeps if sleeps is not None else []
+    clock = FakeClock()
     return Sender(
         db,
         camp,
@@ -49,6 +58,7 @@ def sender(
         unsubscribe=UNSUB,
         concurrency=3,
         policy=RetryPolicy(attempts=attempts, base=0.01, cap=0.05),
+        limiter=RateLimiter(clock=clock, sleep=clock.sleep),
         sleep=waits.append,
         rng=random.Random(7),
     )
@@ -316,3 +326,40 @@ def test_resend_keeps_its_documented_request_rate_unless_configured(tmp_path: Pa
         Workspace(tmp_path), faster, tmp_path / "d.md", ISSUE, content(), base.transport, {}
     )
     assert setup.requests_per_second(transport) == 50
+
+
+def test_a_long_429_storm_does_not_use_up_the_tries(db: sqlite3.Connection) -> None:
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        if n <= 12:  # three times the tries allowed for errors
+            raise TemporaryFailure("429 Too Many Requests", retry_after=1.0, throttled=True)
+        return None
+
+    box = Mailbox()
+    counts = sender(db, campaign(db), box, script, attempts=4).run()
+    assert counts.sent == 95 and counts.failed == 0
+    assert set(box.received.values()) == {1}
+
+
+def test_throttling_beyond_its_budget_fails_with_a_reason(db: sqlite3.Connection) -> None:
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        raise TemporaryFailure("429 Too Many Requests", retry_after=400.0, throttled=True)
+
+    counts = sender(db, campaign(db), Mailbox(), script, attempts=2).run()
+    assert counts.failed == 95
+    assert all("gave up" in reason for _, reason in journal.failures(db, 1))
+
+
+def test_ctrl_c_during_a_429_storm_requeues_instead_of_waiting_it_out(
+    db: sqlite3.Connection,
+) -> None:
+    camp = campaign(db)
+    holder: list[Sender] = []
+
+    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+        holder[0].stop.set()  # Ctrl-C arrives while the provider throttles
+        raise TemporaryFailure("429 Too Many Requests", retry_after=30.0, throttled=True)
+
+    run = sender(db, camp, Mailbox(), script)
+    holder.append(run)
+    counts = run.run()
+    assert counts.pending == 95 and counts.in_flight == 0 and counts.failed == 0

@@ -199,6 +199,7 @@ class HTTPTransport(Transport):
             return TemporaryFailure(
                 f"{self.provider} answered HTTP {status} ({detail}); the batch can be retried.",
                 retry_after=self.retry_after(response),
+                throttled=status == 429,
             )
         if status == 404 or 300 <= status < 400:
             return ConfigError(
