@@ -151,9 +151,16 @@ def start_campaign(db: sqlite3.Connection, setup: SendSetup, list_name: str) -> 
     )
 
 
-def check_resumable(campaign: Campaign, setup: SendSetup, idempotent: bool) -> str | None:
-    """Refuse a resume that would break a promise; return a warning to show, if any."""
+def check_resumable(
+    campaign: Campaign, setup: SendSetup, idempotent: bool, in_flight: int
+) -> str | None:
+    """Refuse a resume that would break a promise; return a warning to show, if any.
+
+    Only batches left in flight are re-sent under their old idempotency keys, so only they
+    need the same transport and the same bytes.
+    """
     same = campaign.content_hash == content_hash(setup.content)
+    idempotent = idempotent and in_flight > 0
     if campaign.transport != setup.kind and idempotent:
         raise ConfigError(
             f"this campaign was started with `{campaign.transport}`; resume it with "

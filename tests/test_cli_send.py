@@ -233,3 +233,14 @@ def test_a_draft_with_check_errors_is_not_sent(cli: Cli, ws: Path) -> None:
     assert result.exit_code == 4
     assert "not ready to send" in one_error_line(result.stderr)
     assert outbox_files(ws) == [] and campaigns(ws) == 0
+
+
+def test_a_draft_edited_between_canary_and_resume_goes_out_with_a_warning(
+    cli: Cli, ws: Path
+) -> None:
+    assert cli("send", "--yes", "--limit", "1", env=SECRET).exit_code == 0
+    assert cli("set", "subject", "Week 48, corrected").exit_code == 0
+    rest = cli("send", "--resume", "--yes", env=SECRET)
+    assert rest.exit_code == 0, rest.output
+    assert "warning: the draft changed since this campaign started" in rest.stderr
+    assert len(outbox_files(ws)) == 3

@@ -363,3 +363,22 @@ def test_ctrl_c_during_a_429_storm_requeues_instead_of_waiting_it_out(
     holder.append(run)
     counts = run.run()
     assert counts.pending == 95 and counts.in_flight == 0 and counts.failed == 0
+
+
+def test_batches_in_flight_are_not_resent_under_their_keys_with_changed_content(
+    db: sqlite3.Connection, tmp_path: Path
+) -> None:
+    from digestcli.campaigns import SendSetup, check_resumable
+    from digestcli.errors import UsageError
+    from digestcli.workspace import Workspace
+    from fakes import settings
+
+    base = settings(tmp_path)
+    setup = SendSetup(
+        Workspace(tmp_path), base, tmp_path / "d.md", ISSUE, content(), base.transport, {}
+    )
+    camp = campaign(db)  # its content hash ("h") differs from the setup's
+    assert "draft changed" in str(check_resumable(camp, setup, True, 0))
+    assert "draft changed" in str(check_resumable(camp, setup, False, 5))
+    with pytest.raises(UsageError, match="idempotency keys"):
+        check_resumable(camp, setup, True, 5)

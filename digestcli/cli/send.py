@@ -180,7 +180,7 @@ def _list_send(
                 f"({counts.pending} pending, {counts.in_flight} in flight); "
                 "continue it with `digest send --resume`."
             )
-        warning = campaigns.check_resumable(campaign, setup, probe.idempotent)
+        warning = campaigns.check_resumable(campaign, setup, probe.idempotent, counts.in_flight)
         if warning:
             info(f"warning: {warning}")
         recipients = counts.pending + counts.in_flight + (getattr(counts, retry) if retry else 0)
