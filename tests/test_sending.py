@@ -368,6 +368,8 @@ def test_ctrl_c_during_a_429_storm_requeues_instead_of_waiting_it_out(
 def test_batches_in_flight_are_not_resent_under_their_keys_with_changed_content(
     db: sqlite3.Connection, tmp_path: Path
 ) -> None:
+    from dataclasses import replace
+
     from digestcli.campaigns import SendSetup, check_resumable
     from digestcli.errors import UsageError
     from digestcli.workspace import Workspace
@@ -377,7 +379,7 @@ def test_batches_in_flight_are_not_resent_under_their_keys_with_changed_content(
     setup = SendSetup(
         Workspace(tmp_path), base, tmp_path / "d.md", ISSUE, content(), base.transport, {}
     )
-    camp = campaign(db)  # its content hash ("h") differs from the setup's
+    camp = replace(campaign(db), transport="outbox")  # its content hash ("h") differs
     assert "draft changed" in str(check_resumable(camp, setup, True, 0))
     assert "draft changed" in str(check_resumable(camp, setup, False, 5))
     with pytest.raises(UsageError, match="idempotency keys"):
