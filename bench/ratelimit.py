@@ -7,12 +7,14 @@ Run: .venv/bin/python bench/ratelimit.py [--rate R] [--burst B] [--recipients N]
 The fake provider of bench/send.py, in its own process, holds a token bucket (R requests/s,
 B saved up) and answers 429 beyond it with the provider's own signals: Retry-After and
 ratelimit-* (Resend), X-RateLimit-Reset (SendGrid), "try again after N seconds" (Mailgun),
-nothing at all (Postmark). Two runs per transport:
+nothing at all (Postmark). Up to three runs per transport:
 
   paced    [sending] requests_per_second = R: digest should never hit a 429 and sustain
            close to R requests/s;
-  unpaced  [sending] requests_per_second = inf (0 would mean the provider's default, 2/s
-           for Resend): digest leans on the 429 answers alone.
+  learned  [sending] requests_per_second = 0, the default: digest learns a pace from the
+           429s (for Resend, 0 means its documented 2/s, so that run stays at 2/s);
+  unpaced  [sending] requests_per_second = inf: no pacing at all, digest leans on the
+           429 answers alone.
 
 Each run must end with every journal row `sent` and each recipient received exactly once.
 """
@@ -82,7 +84,7 @@ def run_once(kind: str, pacing: str, args: argparse.Namespace) -> Run:
             work,
             kind,
             server.base_url,
-            requests_per_second=args.rate if paced else math.inf,
+            requests_per_second={"paced": args.rate, "learned": 0.0}.get(pacing, math.inf),
             concurrency=args.concurrency,
             batch_size=args.batch_size,
         )
@@ -139,7 +141,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--transports", default="postmark,sendgrid,mailgun,resend")
-    parser.add_argument("--pacing", default="paced,unpaced")
+    parser.add_argument("--pacing", default="paced,learned,unpaced")
     args = parser.parse_args()
     kinds = [kind.strip() for kind in args.transports.split(",") if kind.strip()]
     if any(kind not in PROVIDERS for kind in kinds) or args.rate <= 0:

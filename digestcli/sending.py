@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -37,7 +38,16 @@ class Interrupted(DigestError):
 
 
 class RateLimiter:
-    """Token buckets for messages/s and requests/s, shared by every worker."""
+    """Token buckets for messages/s and requests/s, shared by every worker.
+
+    Without a configured request rate it learns one: the first 429 sets the pace just under
+    the rate the provider had been accepting, each later 429 trims it by 10 %, and it creeps
+    up 1 % a second in between, so a send settles just under the provider's limit.
+    """
+
+    WINDOW = 2.0  # seconds of accepted requests the learned pace is measured over
+    DECREASE = 0.9  # a 429 sets the pace to 90 % of what was accepted
+    INCREASE = 0.01  # then 1 % more each second
 
     def __init__(
         self,
@@ -54,6 +64,36 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._next_free = clock()
         self._paused_until = 0.0
+        self.adaptive = requests_per_second <= 0
+        self._accepted: deque[float] = deque()
+        self._raised = clock()
+        self._lowered = float("-inf")
+
+    def accepted(self) -> None:
+        """Note a request the provider accepted (for learning its pace)."""
+        if self.adaptive:
+            with self._lock:
+                now = self.clock()
+                self._accepted.append(now)
+                while self._accepted and now - self._accepted[0] > self.WINDOW:
+                    self._accepted.popleft()
+
+    def throttled(self) -> None:
+        """A provider said 429: pace requests just under the rate it was accepting."""
+        if not self.adaptive:
+            return
+        with self._lock:
+            now = self.clock()
+            if now - self._lowered < 1.0:
+                return  # one burst of 429s is one signal, not several
+            recent = [t for t in self._accepted if now - t <= self.WINDOW]
+            # Over the time actually seen, so the first seconds of a send are not undercounted.
+            observed = len(recent) / max(now - recent[0], 0.25) if recent else 0.0
+            # The first 429 measures the provider's pace; later ones only trim the learned one,
+            # since the waits they impose would make the accepted rate look lower than it is.
+            base = self.rps if self.rps > 0 else observed
+            self.rps = max(0.5, (base or 1.0) * self.DECREASE)
+            self._lowered = self._raised = now
 
     def pause(self, seconds: float) -> None:
         """Hold every worker back for a while (a provider said 429)."""
@@ -69,6 +109,9 @@ class RateLimiter:
             cost = max(cost, 1.0 / self.rps)
         with self._lock:
             now = self.clock()
+            if self.adaptive and self.rps > 0:
+                self.rps *= 1 + self.INCREASE * max(0.0, now - self._raised)
+                self._raised = now
             start = max(now, self._next_free, self._paused_until)
             self._next_free = start + cost
         delay = start - now
@@ -268,6 +311,8 @@ class Sender:
                     reason = f"{exc} (gave up after {tries.count} attempts)"
                     outcome.failed.extend((d, reason) for d in rows)
                     return
+                if exc.throttled:
+                    self.limiter.throttled()
                 if exc.retry_after is not None:
                     self.limiter.pause(exc.retry_after)
                 self._sleep(delay)
@@ -283,6 +328,7 @@ class Sender:
                 outcome.failed.extend((d, str(exc)) for d in rows)
                 return
             else:
+                self.limiter.accepted()
                 rows = self._settle(list(zip(rows, results, strict=True)), attempt, outcome)
             if rows:
                 # Only recipients surely refused for now; a sub-batch has its own key.

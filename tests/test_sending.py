@@ -384,3 +384,33 @@ def test_batches_in_flight_are_not_resent_under_their_keys_with_changed_content(
     assert "draft changed" in str(check_resumable(camp, setup, False, 5))
     with pytest.raises(UsageError, match="idempotency keys"):
         check_resumable(camp, setup, True, 5)
+
+
+def test_the_limiter_learns_a_pace_from_429s_and_creeps_back_up() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    for _ in range(40):  # 40 accepted requests over 2 s: the provider takes 20/s
+        limiter.acquire(1)
+        limiter.accepted()
+        clock.sleep(0.05)
+    limiter.throttled()
+    assert limiter.rps == pytest.approx(18.0)
+    limiter.throttled()  # the same burst of 429s: no second cut
+    assert limiter.rps == pytest.approx(18.0)
+    start = clock()
+    for _ in range(18):
+        limiter.acquire(1)
+    assert clock() - start == pytest.approx(17 / 18, rel=0.05)  # paced at ~18/s
+    clock.sleep(10)
+    limiter.acquire(1)
+    assert limiter.rps > 19.5  # 1 % a second upwards
+
+
+def test_a_configured_request_rate_is_never_learned_over() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(requests_per_second=5, clock=clock, sleep=clock.sleep)
+    limiter.accepted()
+    limiter.throttled()
+    clock.sleep(100)
+    limiter.acquire(1)
+    assert limiter.rps == 5
