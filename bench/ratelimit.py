@@ -76,7 +76,6 @@ def first_error(work: Path) -> str | None:
 def run_once(kind: str, pacing: str, args: argparse.Namespace) -> Run:
     """Send args.recipients through a limited fake provider; check nothing was lost."""
     result = Run(kind, pacing, args.recipients)
-    paced = pacing == "paced"
     bound = 60 + 20 * args.recipients / (args.batch_size * args.rate)
     spec = ServerSpec(kind, deadline=bound + 60, rate=args.rate, burst=args.burst)
     with workspace(f"digest-ratelimit-{kind}-") as work, ServerProcess(spec) as server:
