@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from digestcli import journal
@@ -69,8 +69,6 @@ def prepare(
     workspace: Workspace, draft: Path, env: Mapping[str, str], kind: str | None = None
 ) -> SendSetup:
     """Render the draft once and resolve the transport; every error surfaces here."""
-    from dataclasses import replace
-
     from digestcli.render import render_issue
 
     settings = workspace.settings()
@@ -110,9 +108,8 @@ class Summary:
     seconds: float | None
 
 
-def summarise(setup: SendSetup, list_name: str, recipients: int) -> Summary:
+def summarise(setup: SendSetup, list_name: str, recipients: int, transport: Transport) -> Summary:
     """The pre-send summary with an estimated duration."""
-    transport = setup.make_transport()
     size = transport.batch_size
     rate = setup.settings.sending.rate
     requests = setup.requests_per_second(transport)

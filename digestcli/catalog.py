@@ -6,9 +6,11 @@ import datetime as dt
 import re
 import sqlite3
 import unicodedata
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from digestcli import journal
 from digestcli.drafts import load_draft, new_draft_text, write_atomic
 from digestcli.errors import DigestError, DraftError
 from digestcli.models import Issue
@@ -37,9 +39,9 @@ def sent_drafts(workspace: Workspace) -> set[str]:
     if not workspace.db_path.exists():
         return set()
     try:
-        with sqlite3.connect(f"file:{workspace.db_path}?mode=ro", uri=True) as db:
-            rows = db.execute("SELECT draft FROM campaigns WHERE finished_at IS NOT NULL")
-            return {Path(str(row[0])).name for row in rows}
+        # Read-only and closed at once: listing drafts must never create or lock the store.
+        with closing(sqlite3.connect(f"file:{workspace.db_path}?mode=ro", uri=True)) as db:
+            return journal.finished_drafts(db)
     except sqlite3.Error:
         return set()
 

@@ -66,20 +66,16 @@ class Counts:
 def _campaign(row: sqlite3.Row | tuple[object, ...] | None) -> Campaign | None:
     if row is None:
         return None
-    values = tuple(row)
-    return Campaign(
-        id=int(str(values[0])),
-        key=str(values[1]),
-        draft=str(values[2]),
-        content_hash=str(values[3]),
-        list=str(values[4]),
-        transport=str(values[5]),
-        created_at=str(values[6]),
-        finished_at=None if values[7] is None else str(values[7]),
-    )
+    return Campaign(*row)  # the columns of _CAMPAIGN_COLUMNS, in the dataclass's order
 
 
 _CAMPAIGN_COLUMNS = "id, key, draft, content_hash, list, transport, created_at, finished_at"
+
+
+def finished_drafts(db: sqlite3.Connection) -> set[str]:
+    """File names of the drafts with a finished campaign."""
+    rows = db.execute("SELECT draft FROM campaigns WHERE finished_at IS NOT NULL")
+    return {str(row[0]) for row in rows}
 
 
 def campaign_key(draft_name: str, list_name: str) -> str:

@@ -18,6 +18,7 @@ from digestcli.models import Recipient
 if TYPE_CHECKING:
     from digestcli.campaigns import SendSetup, Summary
     from digestcli.journal import Campaign
+    from digestcli.transports.base import Transport
     from digestcli.workspace import Workspace
 
 DEFAULT_LIST = "default"
@@ -185,7 +186,7 @@ def _list_send(
             info(f"warning: {warning}")
         recipients = counts.pending + counts.in_flight + (getattr(counts, retry) if retry else 0)
     campaigns.check_ready(setup)
-    summary = campaigns.summarise(setup, list_name, recipients)
+    summary = campaigns.summarise(setup, list_name, recipients, probe)
     _show_summary(summary, limit)
     if dry_run:
         _dry_run(setup, db, list_name, limit, retry)
@@ -205,7 +206,8 @@ def _list_send(
         # Only now, after the confirmation: an explicit choice to send these rows again.
         moved = journal.requeue(db, campaign.id, retry)
         info(f"{moved} {retry} recipients are pending again.")
-    _run(setup, db, campaign, limit, load_secret(setup.workspace.state_dir, setup.env))
+    secret = load_secret(setup.workspace.state_dir, setup.env)
+    _run(setup, db, campaign, limit, secret, probe)
 
 
 def _show_summary(summary: Summary, limit: int | None) -> None:
@@ -242,12 +244,16 @@ def _dry_run(
 
 
 def _run(
-    setup: SendSetup, db: sqlite3.Connection, campaign: Campaign, limit: int | None, secret: bytes
+    setup: SendSetup,
+    db: sqlite3.Connection,
+    campaign: Campaign,
+    limit: int | None,
+    secret: bytes,
+    probe: Transport,
 ) -> None:
     from digestcli.cli.progress import send_progress
     from digestcli.sending import Interrupted, RateLimiter, Sender
 
-    probe = setup.make_transport()
     limiter = RateLimiter(
         messages_per_second=setup.settings.sending.rate,
         requests_per_second=setup.requests_per_second(probe),
