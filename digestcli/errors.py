@@ -84,3 +84,9 @@ class AmbiguousFailure(TransportError):
 
 class PermanentFailure(TransportError):
     """The provider refused the whole request for good (bad payload, bad credentials)."""
+
+
+class Interrupted(DigestError):
+    """Ctrl-C: batches in flight were finished and saved; the rest is pending."""
+
+    status = ExitStatus.INTERRUPTED

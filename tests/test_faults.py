@@ -18,7 +18,9 @@ import pytest
 from digestcli import journal
 from digestcli.config import Unsubscribe
 from digestcli.journal import Campaign, Counts
-from digestcli.sending import RateLimiter, RetryPolicy, Sender
+from digestcli.ratelimit import RateLimiter
+from digestcli.retry import RetryPolicy
+from digestcli.sending import Sender
 from fakes import FakeClock, content, store
 from harness.providers import (
     FakeProvider,

@@ -14,7 +14,9 @@ from digestcli.config import Unsubscribe
 from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
 from digestcli.journal import Campaign
 from digestcli.models import Issue, Message, Result
-from digestcli.sending import RateLimiter, RetryPolicy, Sender
+from digestcli.ratelimit import RateLimiter
+from digestcli.retry import RetryPolicy
+from digestcli.sending import Sender
 from fakes import (
     FakeClock,
     IdempotentMemoryTransport,

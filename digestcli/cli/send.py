@@ -252,7 +252,9 @@ def _run(
     probe: Transport,
 ) -> None:
     from digestcli.cli.progress import send_progress
-    from digestcli.sending import Interrupted, RateLimiter, Sender
+    from digestcli.errors import Interrupted
+    from digestcli.ratelimit import RateLimiter
+    from digestcli.sending import Sender
 
     limiter = RateLimiter(
         messages_per_second=setup.settings.sending.rate,
