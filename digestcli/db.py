@@ -1,12 +1,14 @@
-"""The SQLite store in .digest/digest.db: connection settings and the schema."""
+"""The SQLite store in .digest/digest.db: connections, transactions and the schema."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
-from digestcli.errors import ConfigError
+from digestcli.errors import ConfigError, DigestError
 
 SCHEMA_VERSION = 1
 
@@ -90,3 +92,47 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
             f"{path}: cannot open the store ({exc}); is it a digest database?"
         ) from None
     return db
+
+
+@contextmanager
+def opened(path: Path) -> Iterator[sqlite3.Connection]:
+    """The store at path, closed on the way out."""
+    with closing(connect(path)) as db:
+        yield db
+
+
+@contextmanager
+def for_reading(path: Path) -> Iterator[sqlite3.Connection]:
+    """The store, or an empty one in memory when there is none yet: reading must not create it."""
+    if path.exists():
+        with opened(path) as db:
+            yield db
+        return
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as scratch:
+        scratch.executescript(SCHEMA)
+        yield scratch
+
+
+def begin(db: sqlite3.Connection, *, write: bool = True) -> None:
+    """Start a transaction; a store locked by another writer for too long is a clear error."""
+    try:
+        # IMMEDIATE takes the write lock up front, so a concurrent writer waits at BEGIN
+        # instead of failing half-way through when a read transaction tries to upgrade.
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    except sqlite3.OperationalError as exc:
+        raise DigestError(
+            f"the store is busy ({exc}): another digest command is writing to it; "
+            "try again when it has finished."
+        ) from None
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection, *, commit: bool = True) -> Iterator[None]:
+    """One transaction: all of it is committed or none of it (commit=False: a consistent read)."""
+    begin(db, write=commit)
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT" if commit else "ROLLBACK")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from digestcli import subscribers as store
-from digestcli.db import now
+from digestcli.db import now, transaction
 from digestcli.errors import DigestError, UsageError
 
 # Rows looked up and written per round trip; well under SQLite's bound-parameter limit.
@@ -96,15 +96,9 @@ def import_csv(
         raise UsageError(f"{path} is a folder; give the path of a CSV file.") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read it ({exc.strerror}).") from None
-    with handle:
-        # A dry run reads inside a transaction too, for one consistent view, then rolls back.
-        store.begin(db, write=not dry_run)
-        try:
-            _run(db, handle, report)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("ROLLBACK" if dry_run else "COMMIT")
+    # A dry run reads inside a transaction too, for one consistent view, then rolls back.
+    with handle, transaction(db, commit=not dry_run):
+        _run(db, handle, report)
     return report
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from digestcli.db import now
+from digestcli.db import now, transaction
 from digestcli.errors import UsageError
 from digestcli.models import Recipient, Result
 
@@ -108,7 +108,7 @@ def create_campaign(
     transport: str,
 ) -> Campaign:
     """Snapshot the list's active subscribers into a new campaign, in one transaction."""
-    with _transaction(db):
+    with transaction(db):
         cursor = db.execute(
             "INSERT INTO campaigns (key, draft, content_hash, list, transport, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -127,19 +127,6 @@ def create_campaign(
     found = find_campaign(db, key)
     assert found is not None
     return found
-
-
-class _transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (the connection autocommits)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 def counts(db: sqlite3.Connection, campaign_id: int) -> Counts:
@@ -176,7 +163,7 @@ def next_batch_number(db: sqlite3.Connection, campaign_id: int) -> int:
 
 def claim(db: sqlite3.Connection, campaign_id: int, batch: int, size: int) -> list[Delivery]:
     """Move the next pending rows to in_flight under a batch number (committed)."""
-    with _transaction(db):
+    with transaction(db):
         rows = db.execute(
             f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
             " WHERE campaign_id = ? AND state = 'pending' ORDER BY seq LIMIT ?",
@@ -209,7 +196,7 @@ def in_flight_batches(db: sqlite3.Connection, campaign_id: int) -> list[tuple[in
 
 def mark_in_flight_uncertain(db: sqlite3.Connection, campaign_id: int) -> int:
     """Turn rows left in flight by a dead process into uncertain; return how many."""
-    with _transaction(db):
+    with transaction(db):
         cursor = db.execute(
             "UPDATE deliveries SET state = 'uncertain', updated_at = ?,"
             " error = 'the process stopped while this batch was being sent'"
@@ -229,7 +216,7 @@ def record(
     if len(deliveries) != len(results):
         raise ValueError("one result per delivery is required")
     stamp = now()
-    with _transaction(db):
+    with transaction(db):
         # Row by row on the primary key: an UPDATE ... FROM json_each() would scan the
         # whole campaign for every row.
         db.executemany(
@@ -269,7 +256,7 @@ def set_state(
     """Put rows into one state (pending, failed or uncertain) with a reason."""
     assert state in STATES
     stamp = now()
-    with _transaction(db):
+    with transaction(db):
         db.executemany(
             "UPDATE deliveries SET state = ?, error = ?, updated_at = ?"
             " WHERE campaign_id = ? AND seq = ?",
@@ -281,7 +268,7 @@ def requeue(db: sqlite3.Connection, campaign_id: int, state: str) -> int:
     """Explicitly put every failed or uncertain row back to pending; return how many."""
     if state not in ("failed", "uncertain"):
         raise UsageError(f"only failed or uncertain rows can be re-sent, not {state}.")
-    with _transaction(db):
+    with transaction(db):
         cursor = db.execute(
             "UPDATE deliveries SET state = 'pending', batch = NULL, updated_at = ?"
             " WHERE campaign_id = ? AND state = ?",
@@ -297,7 +284,7 @@ def finish_if_done(db: sqlite3.Connection, campaign_id: int) -> bool:
     left = counts(db, campaign_id)
     if left.pending or left.in_flight:
         return False
-    with _transaction(db):
+    with transaction(db):
         db.execute(
             "UPDATE campaigns SET finished_at = COALESCE(finished_at, ?) WHERE id = ?",
             (now(), campaign_id),

@@ -6,13 +6,12 @@ import csv
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from email_validator import EmailNotValidError, validate_email
 
-from digestcli.db import now
+from digestcli.db import now, transaction
 from digestcli.errors import DigestError, UsageError
 from digestcli.models import Recipient
 
@@ -141,31 +140,6 @@ def check_fields(fields: Mapping[str, str]) -> dict[str, str]:
         check_one_line(f"field {key!r}", value)
         checked[key] = value
     return checked
-
-
-def begin(db: sqlite3.Connection, *, write: bool = True) -> None:
-    """Start a transaction; a store locked by another writer for too long is a clear error."""
-    try:
-        # IMMEDIATE takes the write lock up front, so a concurrent writer waits at BEGIN
-        # instead of failing half-way through when a read transaction tries to upgrade.
-        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-    except sqlite3.OperationalError as exc:
-        raise DigestError(
-            f"the subscriber store is busy ({exc}): another digest command is writing to it; "
-            "try again when it has finished."
-        ) from None
-
-
-@contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction: all of it is committed or none of it."""
-    begin(db)
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def list_id(db: sqlite3.Connection, name: str) -> int | None:

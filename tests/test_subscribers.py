@@ -223,7 +223,7 @@ def test_a_store_locked_by_another_writer_is_a_clear_error(tmp_path: Path) -> No
     holder.execute("BEGIN IMMEDIATE")
     waiting = sqlite3.connect(tmp_path / "digest.db", timeout=0.05, isolation_level=None)
     try:
-        with pytest.raises(DigestError, match="the subscriber store is busy"):
+        with pytest.raises(DigestError, match="the store is busy"):
             store.add(waiting, "a@example.org")
         assert not waiting.in_transaction
     finally:

@@ -6,7 +6,7 @@ import json
 import sqlite3
 import sys
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qs, urlsplit
@@ -42,24 +42,19 @@ EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The subscri
 
 @contextmanager
 def _store(ctx: typer.Context) -> Iterator[sqlite3.Connection]:
-    from digestcli.db import connect
+    from digestcli.db import opened
 
-    with closing(connect(state(ctx).workspace().db_path)) as db:
+    with opened(state(ctx).workspace().db_path) as db:
         yield db
 
 
 @contextmanager
 def _store_for_reading(ctx: typer.Context) -> Iterator[sqlite3.Connection]:
     """The store; an empty one in memory when there is none yet: reading must not create it."""
-    if state(ctx).workspace().db_path.exists():
-        with _store(ctx) as db:
-            yield db
-        return
-    from digestcli.db import SCHEMA
+    from digestcli.db import for_reading
 
-    with closing(sqlite3.connect(":memory:", isolation_level=None)) as scratch:
-        scratch.executescript(SCHEMA)
-        yield scratch
+    with for_reading(state(ctx).workspace().db_path) as db:
+        yield db
 
 
 @subscribers_app.command("import")
