@@ -1,24 +1,29 @@
-"""Preparing a send: the rendered issue, the transport, the campaign and what to tell the editor."""
+"""Planning and running a send: the rendered issue, the plan for a mode, and its outcome."""
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digestcli import journal
 from digestcli.config import Settings, TransportSettings
-from digestcli.db import connect
+from digestcli.db import opened
 from digestcli.drafts import load_draft
 from digestcli.errors import ConfigError, UsageError
-from digestcli.journal import Campaign
-from digestcli.models import Content, Issue
+from digestcli.journal import Campaign, Counts
+from digestcli.models import Content, Issue, Recipient, Result
 from digestcli.subscribers import count_subscribers
-from digestcli.transports import transport_class
-from digestcli.transports.base import Transport
+from digestcli.transports import Factory, factory, transport_class
 from digestcli.workspace import Workspace
+
+if TYPE_CHECKING:
+    from digestcli.sending import Progress
 
 
 def content_hash(content: Content) -> str:
@@ -48,21 +53,20 @@ class SendSetup:
         """The transport's name."""
         return self.transport_settings.kind
 
-    def make_transport(self) -> Transport:
-        """A new, unopened transport instance."""
-        cls = transport_class(self.kind)
-        return cls(self.transport_settings, self.env, outbox_dir=self.workspace.outbox_dir)
+    def transports(self) -> Factory:
+        """The factory of the chosen transport, and what it can do."""
+        return factory(
+            self.transport_settings,
+            self.env,
+            outbox_dir=self.workspace.outbox_dir,
+            requests_per_second=self.settings.sending.requests_per_second,
+        )
 
-    def requests_per_second(self, transport: Transport) -> float:
-        """The request rate to keep: configured, else the provider's documented default."""
-        configured = self.settings.sending.requests_per_second
-        return configured or transport.default_requests_per_second
-
-    def check_transport(self) -> Transport:
+    def check_transport(self) -> None:
         """Open a transport once, so a missing secret fails before anything is sent."""
-        transport = self.make_transport()
+        transport = self.transports()()
         transport.open()
-        return transport
+        transport.close()
 
 
 def prepare(
@@ -81,18 +85,67 @@ def prepare(
     return SendSetup(workspace, settings, draft, issue, content, transport_settings, env)
 
 
-def check_ready(setup: SendSetup) -> None:
-    """Refuse a list send that `digest check` would report errors for (no network)."""
-    from digestcli.checks import error_checks, raise_for_errors
-    from digestcli.render import sample_message
-
-    sample = sample_message(setup.content, setup.settings, setup.workspace.state_dir, setup.env)
-    raise_for_errors(error_checks(setup.issue, sample, setup.settings), setup.draft)
+# ----- test sends ----------------------------------------------------------------------------
 
 
-def open_store(workspace: Workspace) -> sqlite3.Connection:
-    """The workspace's SQLite store."""
-    return connect(workspace.db_path)
+def test_send(
+    setup: SendSetup, addresses: list[str], as_email: str | None, list_name: str
+) -> list[Result]:
+    """Send a [TEST] copy to each address, personalised as the sample reader or as_email."""
+    from digestcli.message import build_message
+    from digestcli.render import sample_recipient
+    from digestcli.tokens import load_secret, sign
+
+    recipient = _subscriber(setup, as_email) if as_email else sample_recipient()
+    secret = load_secret(setup.workspace.state_dir, setup.env)
+    token = sign(recipient.email, list_name, secret)
+    messages = [
+        build_message(
+            setup.content,
+            Recipient(address, recipient.name, recipient.fields),
+            token=token,
+            unsubscribe=setup.settings.unsubscribe,
+            test=True,
+        )
+        for address in addresses
+    ]
+    with setup.transports()() as transport:
+        return transport.send_batch(messages)
+
+
+def _subscriber(setup: SendSetup, email: str) -> Recipient:
+    from digestcli import subscribers
+
+    with opened(setup.workspace.db_path) as db:
+        found = subscribers.get(db, email)
+    if found is None:
+        raise UsageError(f"--as: no subscriber {email}; `digest subscribers list` shows them.")
+    return Recipient(found.email, found.name, dict(found.fields))
+
+
+# ----- list sends: the plan --------------------------------------------------------------------
+
+
+class Mode(Enum):
+    """What the editor asked for."""
+
+    START = "start"
+    RESUME = "resume"
+    RETRY_FAILED = "failed"
+    RETRY_UNCERTAIN = "uncertain"
+
+
+class Action(Enum):
+    """What a send will do, decided from the mode and the journal."""
+
+    START = "start"  # snapshot the list into a new campaign, then send
+    RESUME = "resume"  # send what is pending (and, idempotently, what was left in flight)
+    RETRY = "retry"  # put the failed or uncertain rows back to pending, then send
+    FINISHED = "finished"  # nothing to send: the campaign is done
+    NOTHING_TO_RETRY = "nothing to retry"  # no rows in the state to retry
+
+
+_RETRY_STATES = {Mode.RETRY_FAILED: "failed", Mode.RETRY_UNCERTAIN: "uncertain"}
 
 
 @dataclass(frozen=True)
@@ -108,11 +161,103 @@ class Summary:
     seconds: float | None
 
 
-def summarise(setup: SendSetup, list_name: str, recipients: int, transport: Transport) -> Summary:
+@dataclass(frozen=True)
+class Plan:
+    """A send decided but not started: what it will do, to how many, and what to warn about."""
+
+    setup: SendSetup
+    list_name: str
+    mode: Mode
+    action: Action
+    campaign: Campaign | None
+    counts: Counts | None
+    summary: Summary
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def sends(self) -> bool:
+        """Whether running the plan sends anything."""
+        return self.action in (Action.START, Action.RESUME, Action.RETRY)
+
+    @property
+    def retry_state(self) -> str | None:
+        """The state a retry re-sends ("failed" or "uncertain"), else None."""
+        return _RETRY_STATES.get(self.mode)
+
+    def note(self) -> str:
+        """Why a plan that sends nothing sends nothing."""
+        counts = self.counts or Counts()
+        if self.action is Action.NOTHING_TO_RETRY:
+            return f"No {self.retry_state} recipients in this campaign; nothing to send."
+        return (
+            f"Already sent: {self.setup.draft.name} to `{self.list_name}` finished "
+            f"({counts.sent} sent, {counts.failed} failed, {counts.uncertain} uncertain); "
+            "nothing to send. `digest status` shows the details."
+        )
+
+
+def plan_send(setup: SendSetup, list_name: str, mode: Mode = Mode.START) -> Plan:
+    """Decide what a send in this mode does; refuse one that would break a promise."""
+    transports = setup.transports()
+    with opened(setup.workspace.db_path) as db:
+        campaign = journal.find_campaign(db, journal.campaign_key(setup.draft.name, list_name))
+        if campaign is None:
+            if mode is not Mode.START:
+                raise UsageError(
+                    f"nothing to resume: {setup.draft.name} was never sent to `{list_name}`."
+                )
+            recipients = count_subscribers(db, list_name=list_name, state="active")
+            return _plan(setup, list_name, mode, Action.START, None, None, recipients, ())
+        counts = journal.counts(db, campaign.id)
+    retry = _RETRY_STATES.get(mode)
+    if retry and not counts.as_dict()[retry]:
+        return _plan(setup, list_name, mode, Action.NOTHING_TO_RETRY, campaign, counts, 0, ())
+    if not retry and campaign.finished_at and not counts.pending and not counts.in_flight:
+        return _plan(setup, list_name, mode, Action.FINISHED, campaign, counts, 0, ())
+    if mode is Mode.START:
+        raise UsageError(
+            f"a send of {setup.draft.name} to `{list_name}` is unfinished "
+            f"({counts.pending} pending, {counts.in_flight} in flight); "
+            "continue it with `digest send --resume`."
+        )
+    idempotent = transports.capabilities.idempotent
+    warning = check_resumable(campaign, setup, idempotent, counts.in_flight)
+    recipients = counts.pending + counts.in_flight + (counts.as_dict()[retry] if retry else 0)
+    action = Action.RETRY if retry else Action.RESUME
+    warnings = (warning,) if warning else ()
+    return _plan(setup, list_name, mode, action, campaign, counts, recipients, warnings)
+
+
+def _plan(
+    setup: SendSetup,
+    list_name: str,
+    mode: Mode,
+    action: Action,
+    campaign: Campaign | None,
+    counts: Counts | None,
+    recipients: int,
+    warnings: tuple[str, ...],
+) -> Plan:
+    if action in (Action.START, Action.RESUME, Action.RETRY):
+        check_ready(setup)
+    summary = summarise(setup, list_name, recipients, setup.transports())
+    return Plan(setup, list_name, mode, action, campaign, counts, summary, warnings)
+
+
+def check_ready(setup: SendSetup) -> None:
+    """Refuse a list send that `digest check` would report errors for (no network)."""
+    from digestcli.checks import error_checks, raise_for_errors
+    from digestcli.render import sample_message
+
+    sample = sample_message(setup.content, setup.settings, setup.workspace.state_dir, setup.env)
+    raise_for_errors(error_checks(setup.issue, sample, setup.settings), setup.draft)
+
+
+def summarise(setup: SendSetup, list_name: str, recipients: int, transports: Factory) -> Summary:
     """The pre-send summary with an estimated duration."""
-    size = transport.batch_size
+    size = transports.batch_size
     rate = setup.settings.sending.rate
-    requests = setup.requests_per_second(transport)
+    requests = transports.requests_per_second
     if requests:
         rate = min(rate, requests * size) if rate else requests * size
     return Summary(
@@ -123,28 +268,6 @@ def summarise(setup: SendSetup, list_name: str, recipients: int, transport: Tran
         transport=setup.kind,
         batches=-(-recipients // size) if recipients else 0,
         seconds=recipients / rate if rate else None,
-    )
-
-
-def existing_campaign(db: sqlite3.Connection, setup: SendSetup, list_name: str) -> Campaign | None:
-    """The campaign of this draft and list, if one was started."""
-    return journal.find_campaign(db, journal.campaign_key(setup.draft.name, list_name))
-
-
-def start_campaign(db: sqlite3.Connection, setup: SendSetup, list_name: str) -> Campaign:
-    """Snapshot the list into a new campaign."""
-    if count_subscribers(db, list_name=list_name, state="active") == 0:
-        raise UsageError(
-            f"the list `{list_name}` has no active subscribers; "
-            "add some with `digest subscribers import FILE`."
-        )
-    return journal.create_campaign(
-        db,
-        key=journal.campaign_key(setup.draft.name, list_name),
-        draft=setup.draft.name,
-        content_hash=content_hash(setup.content),
-        list_name=list_name,
-        transport=setup.kind,
     )
 
 
@@ -174,3 +297,115 @@ def check_resumable(
             "new version."
         )
     return None
+
+
+# ----- list sends: running the plan ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What a run did: the campaign's counts after it, and what it found on the way."""
+
+    counts: Counts
+    # Rows a dead process had left in flight, now uncertain (non-idempotent transports).
+    made_uncertain: int = 0
+    # Rows a retry put back to pending before sending.
+    requeued: int = 0
+
+
+def run_send(
+    plan: Plan,
+    *,
+    limit: int | None = None,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> SendReport:
+    """Carry out a plan: start or requeue the campaign, then send until done or stopped.
+
+    Raises Interrupted once the batches in flight are saved when `stop` is set.
+    """
+    from digestcli.ratelimit import RateLimiter
+    from digestcli.sending import Sender
+    from digestcli.tokens import load_secret
+
+    setup = plan.setup
+    if not plan.sends:
+        raise UsageError(plan.note())
+    secret = load_secret(setup.workspace.state_dir, setup.env)
+    transports = setup.transports()
+    with opened(setup.workspace.db_path) as db:
+        requeued = 0
+        campaign = plan.campaign
+        if campaign is None:
+            campaign = start_campaign(db, setup, plan.list_name)
+        elif plan.retry_state:
+            # Only now, after the confirmation: an explicit choice to send these rows again.
+            requeued = journal.requeue(db, campaign.id, plan.retry_state)
+        sender = Sender(
+            db,
+            campaign,
+            setup.content,
+            transports,
+            secret=secret,
+            unsubscribe=setup.settings.unsubscribe,
+            concurrency=setup.settings.sending.concurrency,
+            limiter=RateLimiter(
+                messages_per_second=setup.settings.sending.rate,
+                requests_per_second=transports.requests_per_second,
+            ),
+            on_progress=on_progress,
+            stop=stop,
+        )
+        made_uncertain = sender.recover()
+        counts = sender.run(limit)
+    return SendReport(counts, made_uncertain, requeued)
+
+
+def start_campaign(db: sqlite3.Connection, setup: SendSetup, list_name: str) -> Campaign:
+    """Snapshot the list into a new campaign."""
+    if count_subscribers(db, list_name=list_name, state="active") == 0:
+        raise UsageError(
+            f"the list `{list_name}` has no active subscribers; "
+            "add some with `digest subscribers import FILE`."
+        )
+    return journal.create_campaign(
+        db,
+        key=journal.campaign_key(setup.draft.name, list_name),
+        draft=setup.draft.name,
+        content_hash=content_hash(setup.content),
+        list_name=list_name,
+        transport=setup.kind,
+    )
+
+
+# ----- status ------------------------------------------------------------------------------------
+
+
+def campaign_status(workspace: Workspace, draft: str | None) -> dict[str, object]:
+    """The status of a draft's latest campaign (without a draft: the campaign run last)."""
+    from digestcli import catalog
+
+    with opened(workspace.db_path) as db:
+        if draft:
+            path = catalog.current_draft(workspace, draft)
+        else:
+            latest = journal.latest_draft(db)
+            path = (
+                workspace.drafts_dir / Path(latest).name
+                if latest
+                else catalog.current_draft(workspace, None)
+            )
+        campaign = journal.latest_campaign(db, path.name)
+        if campaign is None:
+            raise UsageError(f"{path.name} has not been sent yet; `digest send` starts a campaign.")
+        counts = journal.counts(db, campaign.id)
+        return {
+            "campaign": campaign.key,
+            "draft": campaign.draft,
+            "list": campaign.list,
+            "transport": campaign.transport,
+            "total": counts.total,
+            "counts": counts.as_dict(),
+            "failures": [{"email": e, "error": r} for e, r in journal.failures(db, campaign.id)],
+            "uncertain": journal.uncertain(db, campaign.id),
+        }

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from digestcli.errors import ConfigError
+from digestcli.transports import is_kind, kinds
 
-TRANSPORT_KINDS = ("outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend")
 SMTP_SECURITY = ("starttls", "ssl", "none")
 
 
@@ -148,10 +148,9 @@ def load_settings(path: Path) -> Settings:
     unsubscribe = _section(data, "unsubscribe", Unsubscribe, path, required=True)
     transport = _section(data, "transport", TransportSettings, path, required=False)
     sending = _section(data, "sending", SendingSettings, path, required=False)
-    if transport.kind not in TRANSPORT_KINDS:
+    if not is_kind(transport.kind):
         raise ConfigError(
-            f"{path}: [transport] kind `{transport.kind}` is not one of "
-            f"{', '.join(TRANSPORT_KINDS)}."
+            f"{path}: [transport] kind `{transport.kind}` is not one of {', '.join(kinds())}."
         )
     if transport.security not in SMTP_SECURITY:
         raise ConfigError(

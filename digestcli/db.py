@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digestcli.errors import ConfigError, DigestError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subscribers (
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS campaigns (
     list TEXT NOT NULL,
     transport TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    finished_at TEXT
+    finished_at TEXT,
+    nonce TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
@@ -63,6 +64,12 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(campaign_id, state, seq);
 """
+
+# MIGRATIONS[v - 1] takes a store from schema v to v + 1.
+MIGRATIONS = (
+    # 2: a random id per campaign, so idempotency keys never collide across campaigns.
+    "ALTER TABLE campaigns ADD COLUMN nonce TEXT NOT NULL DEFAULT '';",
+)
 
 
 def now() -> str:
@@ -86,7 +93,8 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
                 f"{path}: made by a newer digest (schema {version}); upgrade digest to use it."
             )
         if version < SCHEMA_VERSION:
-            db.executescript("BEGIN;" + SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
+            steps = SCHEMA if version == 0 else "".join(MIGRATIONS[version - 1 :])
+            db.executescript("BEGIN;" + steps + f"PRAGMA user_version={SCHEMA_VERSION};COMMIT;")
     except sqlite3.DatabaseError as exc:
         raise ConfigError(
             f"{path}: cannot open the store ({exc}); is it a digest database?"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
@@ -84,6 +84,18 @@ class AmbiguousFailure(TransportError):
 
 class PermanentFailure(TransportError):
     """The provider refused the whole request for good (bad payload, bad credentials)."""
+
+
+class RecipientsRejected(PermanentFailure):
+    """The provider refused the whole request because of some recipients: nothing was sent.
+
+    rejected maps a message's index in the batch to the provider's reason, for the recipients
+    the answer names; empty when it names none. Either way the rest can be sent again safely.
+    """
+
+    def __init__(self, message: str, rejected: Mapping[int, str] | None = None) -> None:
+        super().__init__(message)
+        self.rejected: dict[int, str] = dict(rejected or {})
 
 
 class Interrupted(DigestError):

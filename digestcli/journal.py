@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ class Campaign:
     transport: str
     created_at: str
     finished_at: str | None
+    # Random, made when the campaign starts; '' for campaigns started before it existed.
+    nonce: str
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _campaign(row: sqlite3.Row | tuple[object, ...] | None) -> Campaign | None:
     return Campaign(*row)  # the columns of _CAMPAIGN_COLUMNS, in the dataclass's order
 
 
-_CAMPAIGN_COLUMNS = "id, key, draft, content_hash, list, transport, created_at, finished_at"
+_CAMPAIGN_COLUMNS = "id, key, draft, content_hash, list, transport, created_at, finished_at, nonce"
 
 
 def finished_drafts(db: sqlite3.Connection) -> set[str]:
@@ -87,6 +90,12 @@ def find_campaign(db: sqlite3.Connection, key: str) -> Campaign | None:
     """The campaign with this key, if any."""
     row = db.execute(f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE key = ?", (key,)).fetchone()
     return _campaign(row)
+
+
+def latest_draft(db: sqlite3.Connection) -> str | None:
+    """The file name of the draft whose campaign started last, if any."""
+    row = db.execute("SELECT draft FROM campaigns ORDER BY id DESC LIMIT 1").fetchone()
+    return None if row is None else str(row[0])
 
 
 def latest_campaign(db: sqlite3.Connection, draft_name: str) -> Campaign | None:
@@ -110,9 +119,9 @@ def create_campaign(
     """Snapshot the list's active subscribers into a new campaign, in one transaction."""
     with transaction(db):
         cursor = db.execute(
-            "INSERT INTO campaigns (key, draft, content_hash, list, transport, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (key, draft, content_hash, list_name, transport, now()),
+            "INSERT INTO campaigns (key, draft, content_hash, list, transport, created_at, nonce)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, draft, content_hash, list_name, transport, now(), secrets.token_hex(8)),
         )
         campaign_id = cursor.lastrowid
         db.execute(
@@ -151,6 +160,19 @@ def _delivery(row: tuple[Any, ...]) -> Delivery:
 
 
 _DELIVERY_COLUMNS = "seq, subscriber_id, email, name, fields, batch, attempts"
+
+
+def unsent_recipients(
+    db: sqlite3.Connection, campaign_id: int, also: str | None = None
+) -> Iterator[Recipient]:
+    """The recipients a resume would send to (pending, in flight, and `also`), in list order."""
+    rows = db.execute(
+        "SELECT email, name, fields FROM deliveries WHERE campaign_id = ?"
+        " AND state IN ('pending', 'in_flight', ?) ORDER BY seq",
+        (campaign_id, also or "pending"),
+    )
+    for email, name, fields in rows:
+        yield Recipient(str(email), str(name), json.loads(str(fields)))
 
 
 def next_batch_number(db: sqlite3.Connection, campaign_id: int) -> int:

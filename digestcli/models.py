@@ -114,6 +114,23 @@ class Message:
 
 
 @dataclass(frozen=True)
+class BatchKey:
+    """Which batch of which campaign a request carries: the same on every attempt of it."""
+
+    campaign: str
+    batch: str
+    # A random id of the campaign, so two campaigns of the same name never share a key.
+    nonce: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.campaign}:{self.batch}"
+
+    def part(self, suffix: str) -> BatchKey:
+        """The key of a part of this batch sent on its own (a retry or a half)."""
+        return BatchKey(self.campaign, f"{self.batch}.{suffix}", self.nonce)
+
+
+@dataclass(frozen=True)
 class Result:
     """What happened to one recipient of a batch."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import signal
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -17,14 +16,16 @@ from digestcli.errors import (
     ConfigError,
     Interrupted,
     PermanentFailure,
+    RecipientsRejected,
     TemporaryFailure,
 )
 from digestcli.journal import Campaign, Delivery
 from digestcli.message import build_message, make_message_id, sender_domain
-from digestcli.models import Content, Message, Recipient, Result
+from digestcli.models import BatchKey, Content, Message, Recipient, Result
 from digestcli.ratelimit import RateLimiter
 from digestcli.retry import RetryPolicy, Tries
 from digestcli.tokens import sign
+from digestcli.transports import Factory
 from digestcli.transports.base import Transport
 
 
@@ -78,7 +79,7 @@ class Sender:
         db: sqlite3.Connection,
         campaign: Campaign,
         content: Content,
-        make_transport: Callable[[], Transport],
+        transports: Factory,
         *,
         secret: bytes,
         unsubscribe: Unsubscribe,
@@ -88,32 +89,33 @@ class Sender:
         sleep: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.db = db
         self.campaign = campaign
         self.content = content
-        self.make_transport = make_transport
+        self.transports = transports
         self.secret = secret
         self.unsubscribe = unsubscribe
         self.concurrency = max(1, concurrency)
         self.limiter = limiter or RateLimiter()
         self.policy = policy or RetryPolicy()
-        self.stop = threading.Event()
+        # Set by the caller (Ctrl-C) or by an abort: no new batch starts, those in flight end.
+        self.stop = stop or threading.Event()
         self._sleep = sleep or self.stop.wait
         self.rng = rng or random.Random()
         self.on_progress = on_progress
         self._local = threading.local()
         self._transports: list[Transport] = []
         self._lock = threading.Lock()
-        probe = make_transport()  # only read: how big a batch, and whether retries are safe
-        self.batch_size = probe.batch_size
-        self.idempotent = probe.idempotent
+        self.batch_size = transports.batch_size
+        self.idempotent = transports.capabilities.idempotent
 
     # ----- workers ---------------------------------------------------------------------------
     def _transport(self) -> Transport:
         transport: Transport | None = getattr(self._local, "transport", None)
         if transport is None:
-            transport = self.make_transport()
+            transport = self.transports()
             transport.open()
             with self._lock:
                 self._transports.append(transport)
@@ -156,48 +158,78 @@ class Sender:
 
     def _deliver(self, batch: int, rows: list[Delivery], outcome: Outcome) -> None:
         transport = self._transport()
-        key = f"{self.campaign.key}:{batch}"
-        tries = Tries(self.policy)
+        # Parts of the batch still to send, the next one last. A batch refused because of
+        # some of its recipients goes on in smaller parts, each under a key of its own.
+        parts = [(rows, BatchKey(self.campaign.key, str(batch), self.campaign.nonce))]
         first = True
-        while rows:
-            attempt = tries.next()
-            if self.stop.is_set() and not first:
-                outcome.requeue.extend(rows)  # not sent in this attempt: safe to resend later
-                return
-            first = False
-            self.limiter.acquire(len(rows))
-            messages = [self.message_for(d) for d in rows]
-            try:
-                results = transport.send_batch(messages, batch_key=key)
-            except TemporaryFailure as exc:
-                delay = tries.wait_after(exc, self.rng)
-                if delay is None:
-                    reason = f"{exc} (gave up after {tries.count} attempts)"
-                    outcome.failed.extend((d, reason) for d in rows)
-                    return
-                if exc.throttled:
-                    self.limiter.throttled()
-                if exc.retry_after is not None:
-                    self.limiter.pause(exc.retry_after)
-                self._sleep(delay)
-                continue
-            except AmbiguousFailure as exc:
-                known = exc.results if len(exc.results) == len(rows) else ()
-                if not any(known):
-                    if self._retry_ambiguous(attempt, rows, exc, outcome):
-                        continue
-                    return
-                rows = self._settle(self._answered(rows, known, exc, outcome), attempt, outcome)
-            except PermanentFailure as exc:
-                outcome.failed.extend((d, str(exc)) for d in rows)
-                return
-            else:
-                self.limiter.accepted()
-                rows = self._settle(list(zip(rows, results, strict=True)), attempt, outcome)
-            if rows:
-                # Only recipients surely refused for now; a sub-batch has its own key.
-                key = f"{self.campaign.key}:{batch}.{attempt}"
-                self._sleep(self.policy.delay(attempt, None, self.rng))
+        while parts:
+            rows, start = parts.pop()
+            key = start
+            tries = Tries(self.policy)
+            while rows:
+                attempt = tries.next()
+                if self.stop.is_set() and not first:
+                    outcome.requeue.extend(rows)  # not sent in this attempt: safe to resend
+                    break
+                first = False
+                self.limiter.acquire(len(rows))
+                messages = [self.message_for(d) for d in rows]
+                try:
+                    results = transport.send_batch(messages, batch_key=key)
+                except TemporaryFailure as exc:
+                    delay = tries.wait_after(exc, self.rng)
+                    if delay is None:
+                        reason = f"{exc} (gave up after {tries.count} attempts)"
+                        outcome.failed.extend((d, reason) for d in rows)
+                        break
+                    if exc.throttled:
+                        self.limiter.throttled()
+                    if exc.retry_after is not None:
+                        self.limiter.pause(exc.retry_after)
+                    self._sleep(delay)
+                    continue
+                except AmbiguousFailure as exc:
+                    known = exc.results if len(exc.results) == len(rows) else ()
+                    if not any(known):
+                        if self._retry_ambiguous(attempt, rows, exc, outcome):
+                            continue
+                        break
+                    answered = self._answered(rows, known, exc, outcome)
+                    rows = self._settle(answered, attempt, outcome)
+                except RecipientsRejected as exc:
+                    parts.extend(self._without_rejected(rows, start, exc, outcome))
+                    break
+                except PermanentFailure as exc:
+                    outcome.failed.extend((d, str(exc)) for d in rows)
+                    break
+                else:
+                    self.limiter.accepted()
+                    rows = self._settle(list(zip(rows, results, strict=True)), attempt, outcome)
+                if rows:
+                    # Only recipients surely refused for now; a retry has its own key.
+                    key = start.part(str(attempt))
+                    self._sleep(self.policy.delay(attempt, None, self.rng))
+
+    @staticmethod
+    def _without_rejected(
+        rows: list[Delivery], key: BatchKey, exc: RecipientsRejected, outcome: Outcome
+    ) -> list[tuple[list[Delivery], BatchKey]]:
+        """Fail the recipients a refused request names; return the parts to send again.
+
+        Nothing of a refused request was sent, so sending the rest again is safe. When the
+        provider names nobody, halves are sent until the refused ones stand alone.
+        """
+        named = {i: reason for i, reason in exc.rejected.items() if 0 <= i < len(rows)}
+        if named:
+            outcome.failed.extend((rows[i], reason) for i, reason in sorted(named.items()))
+            rest = [d for i, d in enumerate(rows) if i not in named]
+            return [(rest, key.part("r"))] if rest else []
+        if len(rows) == 1:
+            outcome.failed.append((rows[0], str(exc)))
+            return []
+        half = len(rows) // 2
+        # Last out first: the first half goes next.
+        return [(rows[half:], key.part("b")), (rows[:half], key.part("a"))]
 
     def _retry_ambiguous(
         self, attempt: int, rows: list[Delivery], exc: AmbiguousFailure, outcome: Outcome
@@ -265,12 +297,6 @@ class Sender:
         if self.on_progress:
             self.on_progress(progress)
 
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        """First Ctrl-C: stop taking batches; a second one stops at once."""
-        self.interrupted = True
-        self.stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
     def run(self, limit: int | None = None) -> journal.Counts:
         """Send pending rows (at most limit) until done, interrupted or aborted."""
         cid = self.campaign.id
@@ -281,10 +307,7 @@ class Sender:
         budget = limit if limit is not None else counts.pending
         next_batch = journal.next_batch_number(self.db, cid)
         abort: BaseException | None = None
-        self.interrupted = False
         pending: set[Future[Outcome]] = set()
-        main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGINT, self._on_sigint) if main else None
         try:
             with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
                 while True:
@@ -311,13 +334,11 @@ class Sender:
                             abort = outcome.abort
                             self.stop.set()
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
             for transport in self._transports:
                 transport.close()
         journal.finish_if_done(self.db, cid)
         if abort is not None:
             raise abort
-        if self.interrupted:
+        if self.stop.is_set():
             raise Interrupted("interrupted; the batches in flight were finished and saved.")
         return journal.counts(self.db, cid)

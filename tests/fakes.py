@@ -1,65 +1,41 @@
-"""A scriptable in-memory transport and store helpers for the sending-engine tests."""
+"""In-memory transport factories, a fake clock and store helpers for the sending-engine tests."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections import Counter
-from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar
 
-from digestcli.config import Publication, Settings, TransportSettings, Unsubscribe
+from digestcli.config import Publication, Settings, Unsubscribe
 from digestcli.db import connect, now
-from digestcli.models import Content, MergeText, Message, Result
-from digestcli.transports.base import Transport
+from digestcli.models import Content, MergeText
+from digestcli.transports import Factory
+from digestcli.transports.base import Capabilities
+from digestcli.transports.memory import Mailbox, MemoryTransport, Script
 
-Script = Callable[[int, Sequence[Message], str], list[Result] | None]
-
-
-class MemoryTransport(Transport):
-    """Delivers into a shared mailbox; a script may fail requests the way providers do.
-
-    The script gets (request number, messages, batch key) and returns None to deliver
-    normally, a list of Results to answer with, or raises a transport error.
-    """
-
-    name = "memory"
-    max_batch: ClassVar[int] = 10
-    idempotent: ClassVar[bool] = False
-
-    def __init__(self, box: Mailbox, script: Script | None = None, batch: int = 10) -> None:
-        super().__init__(TransportSettings(kind="outbox", batch_size=batch), {})
-        self.box = box
-        self.script = script
-        self.max_batch = max(batch, 1)  # type: ignore[misc]
-
-    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
-        """Deliver, unless the script says otherwise; idempotent keys are honoured."""
-        with self.box.lock:
-            self.box.requests += 1
-            number = self.box.requests
-            self.box.keys.append(batch_key)
-        if self.idempotent and batch_key in self.box.answered:
-            return self.box.answered[batch_key]
-        scripted = self.script(number, messages, batch_key) if self.script else None
-        if scripted is not None:
-            return scripted
-        results = []
-        with self.box.lock:
-            for message in messages:
-                self.box.received[message.to.email] += 1
-                self.box.messages.append(message)
-                results.append(Result(message.to.email, True, f"mem-{number}"))
-            if self.idempotent:
-                self.box.answered[batch_key] = results
-        return results
+__all__ = ["Mailbox", "Script", "memory"]
 
 
 class IdempotentMemoryTransport(MemoryTransport):
     """Like MemoryTransport, but a repeated batch key returns the first answer (like Resend)."""
 
-    idempotent: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = replace(MemoryTransport.capabilities, idempotent=True)
+
+
+def memory(
+    box: Mailbox, script: Script | None = None, batch: int = 10, *, idempotent: bool = False
+) -> Factory:
+    """A factory of in-memory transports delivering into box, batch recipients a request."""
+    cls = IdempotentMemoryTransport if idempotent else MemoryTransport
+    return Factory(
+        kind="memory",
+        make=lambda: cls(box, script),
+        capabilities=cls.capabilities,
+        batch_size=batch,
+        requests_per_second=0.0,
+    )
 
 
 class FakeClock:
@@ -79,25 +55,6 @@ class FakeClock:
         with self.lock:
             self.sleeps.append(seconds)
             self.now += max(seconds, 0.0)
-
-
-class Mailbox:
-    """What the far side received."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received: Counter[str] = Counter()
-        self.messages: list[Message] = []
-        self.keys: list[str] = []
-        self.requests = 0
-        self.answered: dict[str, list[Result]] = {}
-
-    def deliver(self, messages: Sequence[Message]) -> None:
-        """Record messages as received (for scripts that accept, then fail)."""
-        with self.lock:
-            for message in messages:
-                self.received[message.to.email] += 1
-                self.messages.append(message)
 
 
 def store(path: Path, count: int, list_name: str = "default") -> sqlite3.Connection:

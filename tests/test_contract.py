@@ -6,7 +6,7 @@ import pytest
 
 from digestcli.config import Unsubscribe
 from digestcli.message import build_message
-from digestcli.models import Content, MergeText, Message, Recipient
+from digestcli.models import BatchKey, Content, MergeText, Message, Recipient
 from harness import HARNESSES
 
 UNSUBSCRIBE = Unsubscribe(url="https://example.org/unsubscribe", mailto="unsubscribe@example.org")
@@ -79,7 +79,7 @@ def test_a_batch_arrives_intact_once_each_in_order(harness_name: str) -> None:
     messages = _messages()
     with HARNESSES[harness_name]() as (transport, received):
         with transport:
-            results = transport.send_batch(messages, batch_key="contract-1:1")
+            results = transport.send_batch(messages, batch_key=BatchKey("contract-1", "1"))
         got = received()
 
     assert [r.email for r in results] == [r.email for r in RECIPIENTS]
@@ -98,7 +98,7 @@ def test_a_batch_arrives_intact_once_each_in_order(harness_name: str) -> None:
 def test_personal_values_are_escaped_and_literals_survive(harness_name: str) -> None:
     with HARNESSES[harness_name]() as (transport, received):
         with transport:
-            transport.send_batch(_messages(), batch_key="contract-2:1")
+            transport.send_batch(_messages(), batch_key=BatchKey("contract-2", "1"))
         alice, bob, carol = received()
 
     assert "Hello Alice &lt;b&gt;Bold&lt;/b&gt;," in alice["html"]
@@ -139,5 +139,5 @@ def test_a_test_send_has_the_prefix_and_no_list_headers(harness_name: str) -> No
 def test_an_empty_batch_sends_nothing(harness_name: str) -> None:
     with HARNESSES[harness_name]() as (transport, received):
         with transport:
-            assert transport.send_batch([], batch_key="contract-3:1") == []
+            assert transport.send_batch([], batch_key=BatchKey("contract-3", "1")) == []
         assert received() == []

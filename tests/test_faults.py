@@ -78,7 +78,7 @@ def run(
         db,
         campaign,
         content(),
-        lambda: fake.transport(**settings),
+        fake.factory(**settings),
         secret=b"k",
         unsubscribe=Unsubscribe("https://example.org/u"),
         concurrency=2,

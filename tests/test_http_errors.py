@@ -20,6 +20,7 @@ from digestcli.errors import (
     PermanentFailure,
     TemporaryFailure,
 )
+from digestcli.models import BatchKey
 from digestcli.transports import transport_class
 from digestcli.transports.http import HTTPTransport, parse_reset_time, parse_retry_after
 from harness.providers import FAKES, SECRETS, FakeProvider, Reply, make_messages
@@ -41,7 +42,7 @@ def fake(request: pytest.FixtureRequest) -> Iterator[FakeProvider]:
 
 def _send(transport: HTTPTransport, count: int = 2) -> None:
     with transport:
-        transport.send_batch(make_messages(count), batch_key="errors-1:1")
+        transport.send_batch(make_messages(count), batch_key=BatchKey("errors-1", "1"))
 
 
 def _env_name(fake: FakeProvider) -> str:
@@ -52,7 +53,7 @@ def test_the_registry_names_the_four_http_transports() -> None:
     for name, fake_cls in FAKES.items():
         assert transport_class(name) is fake_cls.transport_cls
         assert fake_cls.transport_cls.name == name
-    assert {n: transport_class(n).max_batch for n in PROVIDERS} == {
+    assert {n: transport_class(n).capabilities.max_batch for n in PROVIDERS} == {
         "mailgun": 1000,
         "postmark": 500,
         "resend": 100,
@@ -101,8 +102,8 @@ def test_a_retry_after_a_temporary_failure_goes_through(fake: FakeProvider) -> N
     messages = make_messages(2)
     with transport:
         with pytest.raises(TemporaryFailure):
-            transport.send_batch(messages, batch_key="errors-2:1")
-        results = transport.send_batch(messages, batch_key="errors-2:1")
+            transport.send_batch(messages, batch_key=BatchKey("errors-2", "1"))
+        results = transport.send_batch(messages, batch_key=BatchKey("errors-2", "1"))
     assert [r.ok for r in results] == [True, True]
     assert [m["to"] for m in fake.received()] == [m.to.email for m in messages]
 
@@ -236,9 +237,9 @@ def test_the_secret_stays_in_the_auth_header(
     with transport:
         for _ in range(2):
             with pytest.raises(DigestError) as caught:
-                transport.send_batch(make_messages(2), batch_key="errors-3:1")
+                transport.send_batch(make_messages(2), batch_key=BatchKey("errors-3", "1"))
             errors.append(caught.value)
-        transport.send_batch(make_messages(2), batch_key="errors-3:2")
+        transport.send_batch(make_messages(2), batch_key=BatchKey("errors-3", "2"))
         assert fake.secret not in repr(transport)
         assert fake.secret not in str(vars(transport).get("settings"))
     auth_header = {
@@ -273,8 +274,9 @@ def test_close_forgets_the_secret_and_a_later_send_reopens(fake: FakeProvider) -
 
 def test_more_than_the_providers_batch_is_refused(fake: FakeProvider) -> None:
     transport = fake.transport()
-    messages = make_messages(1) * (transport.max_batch + 1)
-    with pytest.raises(ValueError, match=f"at most {transport.max_batch}"), transport:
+    most = fake.transport_cls.capabilities.max_batch
+    messages = make_messages(1) * (most + 1)
+    with pytest.raises(ValueError, match=f"at most {most}"), transport:
         transport.send_batch(messages)
     assert fake.requests == []
 
@@ -286,8 +288,10 @@ def test_an_empty_batch_makes_no_request(fake: FakeProvider) -> None:
 
 
 def test_batch_size_is_capped_at_the_providers_maximum(fake: FakeProvider) -> None:
-    assert fake.transport(batch_size=10).batch_size == 10
-    assert fake.transport(batch_size=100_000).batch_size == fake.transport_cls.max_batch
+    caps = fake.transport_cls.capabilities
+    assert caps.batch_size(10) == fake.factory(batch_size=10).batch_size == 10
+    assert caps.batch_size(100_000) == fake.factory(batch_size=100_000).batch_size
+    assert caps.batch_size(100_000) == caps.max_batch
 
 
 # ----- parsing waits ----------------------------------------------------------------------------
@@ -342,9 +346,9 @@ def test_a_secret_with_a_line_break_is_refused_before_any_request(fake: FakeProv
 
 def test_request_bytes_is_the_body_that_goes_out_and_sends_nothing(fake: FakeProvider) -> None:
     messages = make_messages(3)
-    estimate = fake.transport(env={}).request_bytes(messages, batch_key="errors-4:1")
+    estimate = fake.transport(env={}).request_bytes(messages, batch_key=BatchKey("errors-4", "1"))
     assert fake.requests == []
     with fake.transport() as transport:
-        transport.send_batch(messages, batch_key="errors-4:1")
+        transport.send_batch(messages, batch_key=BatchKey("errors-4", "1"))
     assert estimate == len(fake.requests[0].body)
     assert fake.transport(env={}).request_bytes([]) == 0

@@ -11,21 +11,19 @@ import pytest
 
 from digestcli import journal
 from digestcli.config import Unsubscribe
-from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
+from digestcli.errors import (
+    AmbiguousFailure,
+    ConfigError,
+    Interrupted,
+    PermanentFailure,
+    TemporaryFailure,
+)
 from digestcli.journal import Campaign
-from digestcli.models import Issue, Message, Result
+from digestcli.models import BatchKey, Issue, Message, Result
 from digestcli.ratelimit import RateLimiter
 from digestcli.retry import RetryPolicy
 from digestcli.sending import Sender
-from fakes import (
-    FakeClock,
-    IdempotentMemoryTransport,
-    Mailbox,
-    MemoryTransport,
-    Script,
-    content,
-    store,
-)
+from fakes import FakeClock, Mailbox, Script, content, memory, store
 
 UNSUB = Unsubscribe("https://example.org/u")
 ISSUE = Issue(title="Weekly", subject="Weekly")
@@ -48,14 +46,13 @@ def sender(
     sleeps: list[float] | None = None,
     attempts: int = 4,
 ) -> Sender:
-    cls = IdempotentMemoryTransport if idempotent else MemoryTransport
     waits = sleeps if sleeps is not None else []
     clock = FakeClock()
     return Sender(
         db,
         camp,
         content(),
-        lambda: cls(box, script, batch),
+        memory(box, script, batch, idempotent=idempotent),
         secret=b"k",
         unsubscribe=UNSUB,
         concurrency=3,
@@ -80,18 +77,28 @@ def test_every_recipient_gets_exactly_one_copy(db: sqlite3.Connection) -> None:
 
 
 def test_messages_are_identical_on_every_attempt(db: sqlite3.Connection) -> None:
+    # Every field a provider sees (subject, values, headers, Message-ID) is the same on a
+    # retry and after a restart; only MIME's boundary and Date are made when serialised.
+    attempts: list[list[Message]] = []
+
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
+        attempts.append(list(messages))
+        if n == 1:
+            raise TemporaryFailure("503 Service Unavailable")
+        return None
+
     camp = campaign(db)
-    first = Mailbox()
-    sender(db, camp, first).run(limit=5)
-    again = sender(db, camp, Mailbox())
+    sender(db, camp, Mailbox(), script, batch=5).run(limit=5)
+    assert len(attempts) == 2 and attempts[0] == attempts[1]  # the retry sent the same
     delivery = journal.claim(db, camp.id, 99, 1)[0]
-    message = again.message_for(delivery)
-    assert message.message_id == sender(db, camp, Mailbox()).message_for(delivery).message_id
+    message = sender(db, camp, Mailbox()).message_for(delivery)
+    assert message == sender(db, camp, Mailbox()).message_for(delivery)  # a new process
     assert message.message_id.endswith("@example.org>")
+    assert dict(message.headers)["List-Unsubscribe"].startswith("<https://example.org/u?token=")
 
 
 def test_429_with_retry_after_is_honoured_then_sent(db: sqlite3.Connection) -> None:
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         if n <= 2:
             raise TemporaryFailure("429 Too Many Requests", retry_after=7.0)
         return None
@@ -105,7 +112,7 @@ def test_429_with_retry_after_is_honoured_then_sent(db: sqlite3.Connection) -> N
 
 
 def test_outage_fails_with_a_reason_after_the_last_attempt(db: sqlite3.Connection) -> None:
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         raise TemporaryFailure("503 Service Unavailable")
 
     counts = sender(db, campaign(db), Mailbox(), script, attempts=3).run()
@@ -117,7 +124,7 @@ def test_outage_fails_with_a_reason_after_the_last_attempt(db: sqlite3.Connectio
 def test_ambiguous_request_is_not_retried_by_a_plain_transport(db: sqlite3.Connection) -> None:
     box = Mailbox()
 
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         if n == 1:
             box.deliver(messages)  # the provider accepted it; the answer never came
             raise AmbiguousFailure("the connection dropped after the request was sent")
@@ -133,12 +140,13 @@ def test_ambiguous_request_is_retried_with_the_same_key_when_idempotent(
     db: sqlite3.Connection,
 ) -> None:
     box = Mailbox()
-    seen: list[str] = []
+    seen: list[BatchKey | None] = []
 
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         seen.append(key)
         if n == 1:
             box.deliver(messages)
+            assert key is not None
             box.answered[key] = [Result(m.to.email, True, "first") for m in messages]
             raise AmbiguousFailure("read timed out")
         return None
@@ -152,7 +160,7 @@ def test_ambiguous_request_is_retried_with_the_same_key_when_idempotent(
 def test_one_bad_address_does_not_fail_its_batch_mates(db: sqlite3.Connection) -> None:
     box = Mailbox()
 
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         results = []
         for m in messages:
             if m.to.email == "user3@example.org":
@@ -175,7 +183,7 @@ def test_a_recipient_refused_for_now_is_retried_alone(db: sqlite3.Connection) ->
     box = Mailbox()
     tries: list[int] = []
 
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         results = []
         for m in messages:
             if m.to.email == "user5@example.org" and not tries:
@@ -192,17 +200,20 @@ def test_a_recipient_refused_for_now_is_retried_alone(db: sqlite3.Connection) ->
 
 
 def test_permanent_batch_refusal_fails_the_batch_with_the_reason(db: sqlite3.Connection) -> None:
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         if n == 1:
             raise PermanentFailure("422 Invalid 'From' address")
         return None
 
     counts = sender(db, campaign(db), Mailbox(), script).run()
     assert counts.failed == 10 and counts.sent == 85
+    failures = journal.failures(db, 1)
+    assert [email for email, _ in failures] == [f"user{i}@example.org" for i in range(10)]
+    assert {reason for _, reason in failures} == {"422 Invalid 'From' address"}
 
 
 def test_bad_credentials_stop_the_run_and_lose_nobody(db: sqlite3.Connection) -> None:
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         raise ConfigError("the provider refused the API key; check DIGEST_X")
 
     with pytest.raises(ConfigError):
@@ -232,7 +243,7 @@ def test_rows_left_in_flight_are_resent_under_their_key_when_idempotent(
     box = Mailbox()
     first = sender(db, camp, box, idempotent=True)
     # The dead process's request had reached the provider.
-    key = f"{camp.key}:1"
+    key = BatchKey(camp.key, "1", camp.nonce)
     messages = [first.message_for(d) for d in rows]
     box.deliver(messages)
     box.answered[key] = [Result(m.to.email, True, "first") for m in messages]
@@ -256,7 +267,7 @@ def test_limit_sends_a_canary_and_resume_sends_the_rest(db: sqlite3.Connection) 
 def test_retry_failed_is_an_explicit_requeue(db: sqlite3.Connection) -> None:
     camp = campaign(db)
 
-    def down(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def down(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         raise TemporaryFailure("500")
 
     sender(db, camp, Mailbox(), down, attempts=1).run()
@@ -290,7 +301,7 @@ def test_rate_limiter_spaces_requests() -> None:
 def test_a_drop_mid_batch_makes_only_the_unanswered_uncertain(db: sqlite3.Connection) -> None:
     box = Mailbox()
 
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         if n != 1:
             return None
         # SMTP-like: two answered, the third's data went out unanswered, the rest never sent.
@@ -318,20 +329,17 @@ def test_resend_keeps_its_documented_request_rate_unless_configured(tmp_path: Pa
     from fakes import settings
 
     base = settings(tmp_path)
-    transport = ResendTransport(base.transport, {})
-    setup = SendSetup(
-        Workspace(tmp_path), base, tmp_path / "d.md", ISSUE, content(), base.transport, {}
-    )
-    assert setup.requests_per_second(transport) == 2.0
+    resend = replace(base.transport, kind="resend")
+    setup = SendSetup(Workspace(tmp_path), base, tmp_path / "d.md", ISSUE, content(), resend, {})
+    assert ResendTransport.capabilities.requests_per_second == 2.0
+    assert setup.transports().requests_per_second == 2.0
     faster = replace(base, sending=SendingSettings(requests_per_second=50))
-    setup = SendSetup(
-        Workspace(tmp_path), faster, tmp_path / "d.md", ISSUE, content(), base.transport, {}
-    )
-    assert setup.requests_per_second(transport) == 50
+    setup = SendSetup(Workspace(tmp_path), faster, tmp_path / "d.md", ISSUE, content(), resend, {})
+    assert setup.transports().requests_per_second == 50
 
 
 def test_a_long_429_storm_does_not_use_up_the_tries(db: sqlite3.Connection) -> None:
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         if n <= 12:  # three times the tries allowed for errors
             raise TemporaryFailure("429 Too Many Requests", retry_after=1.0, throttled=True)
         return None
@@ -343,7 +351,7 @@ def test_a_long_429_storm_does_not_use_up_the_tries(db: sqlite3.Connection) -> N
 
 
 def test_throttling_beyond_its_budget_fails_with_a_reason(db: sqlite3.Connection) -> None:
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         raise TemporaryFailure("429 Too Many Requests", retry_after=400.0, throttled=True)
 
     counts = sender(db, campaign(db), Mailbox(), script, attempts=2).run()
@@ -357,13 +365,15 @@ def test_ctrl_c_during_a_429_storm_requeues_instead_of_waiting_it_out(
     camp = campaign(db)
     holder: list[Sender] = []
 
-    def script(n: int, messages: Sequence[Message], key: str) -> list[Result] | None:
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
         holder[0].stop.set()  # Ctrl-C arrives while the provider throttles
         raise TemporaryFailure("429 Too Many Requests", retry_after=30.0, throttled=True)
 
     run = sender(db, camp, Mailbox(), script)
     holder.append(run)
-    counts = run.run()
+    with pytest.raises(Interrupted):
+        run.run()
+    counts = journal.counts(db, camp.id)
     assert counts.pending == 95 and counts.in_flight == 0 and counts.failed == 0
 
 

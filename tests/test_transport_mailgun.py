@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
-from digestcli.models import Content, MergeText, Message
+from digestcli.models import BatchKey, Content, MergeText, Message
 from digestcli.transports.mailgun import LiteralEscaper
 from harness.providers import (
     HTML_MARKER,
@@ -25,6 +25,8 @@ from harness.providers import (
     substitute_recipient,
 )
 
+KEY = BatchKey("issue-12", "1")
+
 
 @pytest.fixture
 def fake() -> Iterator[MailgunFake]:
@@ -38,7 +40,7 @@ def _form(fake: MailgunFake, index: int = 0) -> list[tuple[str, str]]:
     return form_fields(request.body, request.headers["content-type"])
 
 
-def _send(fake: MailgunFake, messages: list[Message], key: str = "issue-12:1") -> None:
+def _send(fake: MailgunFake, messages: list[Message], key: BatchKey | None = KEY) -> None:
     with fake.transport() as transport:
         results = transport.send_batch(messages, batch_key=key)
     assert all(r.ok for r in results), results
@@ -47,7 +49,7 @@ def _send(fake: MailgunFake, messages: list[Message], key: str = "issue-12:1") -
 def test_one_request_per_batch_readers_get_their_own_message(fake: MailgunFake) -> None:
     messages = make_messages(5)
     with fake.transport() as transport:
-        results = transport.send_batch(messages, batch_key="issue-12:1")
+        results = transport.send_batch(messages, batch_key=BatchKey("issue-12", "1"))
 
     assert fake.violations == []
     (request,) = fake.requests

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from digestcli.config import TransportSettings, Unsubscribe
-from digestcli.errors import ConfigError, TemporaryFailure
+from digestcli.config import Unsubscribe
+from digestcli.errors import TemporaryFailure
 from digestcli.message import build_message
-from digestcli.models import Content, MergeText, Message, Recipient
+from digestcli.models import BatchKey, Content, MergeText, Message, Recipient
 from digestcli.transports import transport_class
 from digestcli.transports.outbox import OutboxTransport, campaign_folder, recipient_slug
 
@@ -33,7 +33,7 @@ def _message(email_addr: str, name: str = "", subject: str = "Weekly 🚀") -> M
 
 
 def _outbox(tmp_path: Path) -> OutboxTransport:
-    return OutboxTransport(TransportSettings(), {}, outbox_dir=tmp_path / "outbox")
+    return OutboxTransport(tmp_path / "outbox")
 
 
 def _names(folder: Path) -> list[str]:
@@ -47,9 +47,9 @@ def test_registered_as_the_outbox_kind() -> None:
 def test_files_are_numbered_in_order_and_named_by_recipient(tmp_path: Path) -> None:
     transport = _outbox(tmp_path)
     results = transport.send_batch(
-        [_message("alice@example.org"), _message("Bob@Example.NET")], batch_key="7:1"
+        [_message("alice@example.org"), _message("Bob@Example.NET")], batch_key=BatchKey("7", "1")
     )
-    results += transport.send_batch([_message("carol@example.com")], batch_key="7:2")
+    results += transport.send_batch([_message("carol@example.com")], batch_key=BatchKey("7", "2"))
 
     folder = tmp_path / "outbox" / "7"
     assert _names(folder) == [
@@ -68,7 +68,7 @@ def test_files_are_numbered_in_order_and_named_by_recipient(tmp_path: Path) -> N
 
 def test_files_parse_as_the_message_that_was_sent(tmp_path: Path) -> None:
     message = _message("alice@example.org", name="Alice <b>")
-    (result,) = _outbox(tmp_path).send_batch([message], batch_key="c:1")
+    (result,) = _outbox(tmp_path).send_batch([message], batch_key=BatchKey("c", "1"))
 
     assert result.provider_id is not None
     parsed = email.message_from_bytes(
@@ -89,7 +89,7 @@ def test_files_parse_as_the_message_that_was_sent(tmp_path: Path) -> None:
 def test_a_resend_overwrites_the_recipients_file(tmp_path: Path) -> None:
     transport = _outbox(tmp_path)
     transport.send_batch(
-        [_message("alice@example.org"), _message("bob@example.net")], batch_key="c:1"
+        [_message("alice@example.org"), _message("bob@example.net")], batch_key=BatchKey("c", "1")
     )
     # A retry of bob, then alice, from a new run: same files, no duplicates, new content.
     again = _outbox(tmp_path)
@@ -98,9 +98,9 @@ def test_a_resend_overwrites_the_recipients_file(tmp_path: Path) -> None:
             _message("BOB@example.net", subject="Second"),
             _message("alice@example.org", subject="Second"),
         ],
-        batch_key="c:9",
+        batch_key=BatchKey("c", "9"),
     )
-    again.send_batch([_message("dave@example.org")], batch_key="c:10")
+    again.send_batch([_message("dave@example.org")], batch_key=BatchKey("c", "10"))
 
     folder = tmp_path / "outbox" / "c"
     assert _names(folder) == [
@@ -123,7 +123,9 @@ def test_worker_threads_each_with_a_transport_share_the_numbering(tmp_path: Path
 
     def send(numbered: tuple[int, list[str]]) -> None:
         number, batch = numbered
-        _outbox(tmp_path).send_batch([_message(e) for e in batch], batch_key=f"c:{number}")
+        _outbox(tmp_path).send_batch(
+            [_message(e) for e in batch], batch_key=BatchKey("c", str(number))
+        )
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(send, enumerate(batches)))
@@ -135,11 +137,13 @@ def test_worker_threads_each_with_a_transport_share_the_numbering(tmp_path: Path
 
 def test_writes_are_atomic_and_leave_no_temp_files(tmp_path: Path) -> None:
     transport = _outbox(tmp_path)
-    (first,) = transport.send_batch([_message("alice@example.org")], batch_key="c:1")
+    (first,) = transport.send_batch([_message("alice@example.org")], batch_key=BatchKey("c", "1"))
     assert first.provider_id is not None
     path = Path(first.provider_id)
     inode = path.stat().st_ino
-    transport.send_batch([_message("alice@example.org", subject="Again")], batch_key="c:2")
+    transport.send_batch(
+        [_message("alice@example.org", subject="Again")], batch_key=BatchKey("c", "2")
+    )
 
     # os.replace: a new file takes the name in one step, so a reader never sees half of one.
     assert path.stat().st_ino != inode
@@ -149,14 +153,16 @@ def test_writes_are_atomic_and_leave_no_temp_files(tmp_path: Path) -> None:
 
 def test_a_failed_write_leaves_no_temp_file(tmp_path: Path) -> None:
     transport = _outbox(tmp_path)
-    (first,) = transport.send_batch([_message("alice@example.org")], batch_key="c:1")
+    (first,) = transport.send_batch([_message("alice@example.org")], batch_key=BatchKey("c", "1"))
     assert first.provider_id is not None
     path = Path(first.provider_id)
     # A directory where the file goes makes os.replace fail once the temp file is written.
     path.unlink()
     path.mkdir()
     with pytest.raises(TemporaryFailure, match="could not write to the outbox folder"):
-        transport.send_batch([_message("alice@example.org", subject="New")], batch_key="c:2")
+        transport.send_batch(
+            [_message("alice@example.org", subject="New")], batch_key=BatchKey("c", "2")
+        )
     assert _names(path.parent) == [path.name]
     assert path.is_dir()
 
@@ -169,16 +175,17 @@ def test_test_sends_without_a_campaign_go_to_the_test_folder(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("batch_key", "folder"),
     [
-        ("spring-issue:3", "spring-issue"),
-        ("a:b:3", "a_b"),
-        ("12", "12"),
-        ("", "test"),
-        ("../../etc:1", "_.._etc"),
-        ("..:1", "test"),
-        ("x/y\\z:1", "x_y_z"),
+        (BatchKey("spring-issue", "3"), "spring-issue"),
+        (BatchKey("a:b", "3"), "a_b"),
+        (BatchKey("12", "1.2"), "12"),
+        (None, "test"),
+        (BatchKey("", "1"), "test"),
+        (BatchKey("../../etc", "1"), "_.._etc"),
+        (BatchKey("..", "1"), "test"),
+        (BatchKey("x/y\\z", "1"), "x_y_z"),
     ],
 )
-def test_campaign_folders_stay_inside_the_outbox(batch_key: str, folder: str) -> None:
+def test_campaign_folders_stay_inside_the_outbox(batch_key: BatchKey | None, folder: str) -> None:
     assert campaign_folder(batch_key) == folder
 
 
@@ -192,16 +199,13 @@ def test_recipient_slugs_are_safe_and_distinct() -> None:
     assert long != recipient_slug("x" * 64 + "@" + "d" * 181 + ".org")
 
 
-def test_needs_an_outbox_folder() -> None:
-    with pytest.raises(ConfigError, match="outbox folder"):
-        OutboxTransport(TransportSettings(), {}).open()
-
-
 def test_is_idempotent_because_a_resend_overwrites() -> None:
-    assert OutboxTransport.idempotent
+    assert OutboxTransport.capabilities.idempotent
 
 
 def test_file_mode_keeps_subscriber_data_private(tmp_path: Path) -> None:
-    (result,) = _outbox(tmp_path).send_batch([_message("alice@example.org")], batch_key="c:1")
+    (result,) = _outbox(tmp_path).send_batch(
+        [_message("alice@example.org")], batch_key=BatchKey("c", "1")
+    )
     assert result.provider_id is not None
     assert os.stat(result.provider_id).st_mode & 0o077 == 0

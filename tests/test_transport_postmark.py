@@ -9,7 +9,7 @@ import pytest
 
 from digestcli.config import TransportSettings
 from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure
-from digestcli.models import Content, MergeText
+from digestcli.models import BatchKey, Content, MergeText
 from digestcli.transports.postmark import PostmarkTransport
 from harness.providers import (
     POSTMARK_UNLISTED_FIELDS,
@@ -37,7 +37,7 @@ def needs_spec() -> None:
 def test_a_batch_goes_out_whole_per_message_and_matches_the_spec(fake: PostmarkFake) -> None:
     messages = make_messages(3)
     with fake.transport() as transport:
-        results = transport.send_batch(messages, batch_key="issue-12:4")
+        results = transport.send_batch(messages, batch_key=BatchKey("issue-12", "4"))
 
     assert fake.violations == []
     assert [r.email for r in results] == [m.to.email for m in messages]
@@ -79,7 +79,7 @@ def test_the_message_stream_comes_from_the_settings(fake: PostmarkFake) -> None:
 def test_an_inactive_recipient_fails_alone_inside_a_200(fake: PostmarkFake) -> None:
     fake.inactive("bob@example.net")
     with fake.transport() as transport:
-        alice, bob, carol = transport.send_batch(make_messages(3), batch_key="c:1")
+        alice, bob, carol = transport.send_batch(make_messages(3), batch_key=BatchKey("c", "1"))
 
     assert alice.ok and carol.ok
     assert not bob.ok

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
-from digestcli.transports.http import Body
+from digestcli.models import BatchKey
+from digestcli.transports.payload import Body
 from digestcli.transports.resend import ResendTransport, idempotency_key, tag_value
 from harness.providers import (
     SECRETS,
@@ -37,10 +39,10 @@ def _ids(fake: ResendFake, index: int = -1) -> list[str]:
 def test_a_batch_goes_out_with_ids_in_order_and_matches_the_spec(fake: ResendFake) -> None:
     messages = make_messages(3)
     with fake.transport() as transport:
-        results = transport.send_batch(messages, batch_key="issue-12:1")
+        results = transport.send_batch(messages, batch_key=BatchKey("issue-12", "1"))
 
     assert fake.violations == []
-    assert ResendTransport.idempotent is True
+    assert ResendTransport.capabilities.idempotent is True
     (request,) = fake.requests
     assert request.path == "/emails/batch"
     assert request.headers["authorization"] == f"Bearer {SECRETS['resend']}"
@@ -68,7 +70,7 @@ def test_a_batch_goes_out_with_ids_in_order_and_matches_the_spec(fake: ResendFak
 
 def test_tags_are_sanitised_to_resends_characters(fake: ResendFake) -> None:
     with fake.transport() as transport:
-        transport.send_batch(make_messages(1), batch_key="Spring issue #3 — ünï:1")
+        transport.send_batch(make_messages(1), batch_key=BatchKey("Spring issue #3 — ünï", "1"))
     assert fake.violations == []
     assert fake.requests[0].json()[0]["tags"] == [
         {"name": "campaign", "value": "Spring_issue__3____n_"}
@@ -84,8 +86,8 @@ def test_a_retry_after_a_dropped_answer_carries_the_same_key_and_sends_once(
     messages = make_messages(3)
     with fake.transport() as transport:
         with pytest.raises(AmbiguousFailure):
-            transport.send_batch(messages, batch_key="issue-12:7")
-        results = transport.send_batch(messages, batch_key="issue-12:7")
+            transport.send_batch(messages, batch_key=BatchKey("issue-12", "7"))
+        results = transport.send_batch(messages, batch_key=BatchKey("issue-12", "7"))
 
     first, retry = fake.requests
     assert first.headers["idempotency-key"] == retry.headers["idempotency-key"]
@@ -98,19 +100,19 @@ def test_a_retry_after_a_dropped_answer_carries_the_same_key_and_sends_once(
 def test_a_new_process_retrying_the_batch_gets_the_first_answer(fake: ResendFake) -> None:
     # A crash after sending: a new transport rebuilds the batch's messages from the journal.
     with fake.transport() as first:
-        before = first.send_batch(make_messages(3), batch_key="issue-12:2")
+        before = first.send_batch(make_messages(3), batch_key=BatchKey("issue-12", "2"))
     with fake.transport() as second:
-        after = second.send_batch(make_messages(3), batch_key="issue-12:2")
+        after = second.send_batch(make_messages(3), batch_key=BatchKey("issue-12", "2"))
     assert [r.provider_id for r in after] == [r.provider_id for r in before]
     assert len(fake.received()) == 3
 
 
 def test_a_changed_batch_under_a_used_key_is_refused_clearly(fake: ResendFake) -> None:
     with fake.transport() as transport:
-        transport.send_batch(make_messages(2), batch_key="issue-12:3")
+        transport.send_batch(make_messages(2), batch_key=BatchKey("issue-12", "3"))
         changed = make_messages(2, content=make_content(subject="Edited subject"))
         with pytest.raises(PermanentFailure) as caught:
-            transport.send_batch(changed, batch_key="issue-12:3")
+            transport.send_batch(changed, batch_key=BatchKey("issue-12", "3"))
     message = str(caught.value)
     assert "Idempotency-Key was used in the last 24 hours with a different payload" in message
     assert "nothing was sent again" in message
@@ -121,13 +123,15 @@ def test_a_changed_batch_under_a_used_key_is_refused_clearly(fake: ResendFake) -
 def test_a_concurrent_attempt_is_temporary(fake: ResendFake) -> None:
     fake.script(fake.error(409, name="concurrent_idempotent_requests"))
     with pytest.raises(TemporaryFailure, match="still processing"), fake.transport() as t:
-        t.send_batch(make_messages(1), batch_key="issue-12:4")
+        t.send_batch(make_messages(1), batch_key=BatchKey("issue-12", "4"))
 
 
 def test_a_refused_address_fails_alone(fake: ResendFake) -> None:
     fake.refused["bob@example.net"] = "The `to` field must be a valid email address."
     with fake.transport() as transport:
-        alice, bob, carol = transport.send_batch(make_messages(3), batch_key="issue-12:5")
+        alice, bob, carol = transport.send_batch(
+            make_messages(3), batch_key=BatchKey("issue-12", "5")
+        )
     ids = _ids(fake)
     assert (alice.ok, alice.provider_id) == (True, ids[0])
     assert (carol.ok, carol.provider_id) == (True, ids[1])
@@ -161,24 +165,34 @@ def test_429_waits_for_retry_after_else_the_reset(fake: ResendFake) -> None:
     with fake.transport() as transport:
         for expected in (3.0, 9.0):
             with pytest.raises(TemporaryFailure) as caught:
-                transport.send_batch(make_messages(1), batch_key="issue-12:6")
+                transport.send_batch(make_messages(1), batch_key=BatchKey("issue-12", "6"))
             assert caught.value.retry_after == expected
             assert "rate_limit_exceeded" in str(caught.value)
     # A refused attempt leaves no record: the key still works.
     with fake.transport() as transport:
-        assert transport.send_batch(make_messages(1), batch_key="issue-12:6")[0].ok
+        assert transport.send_batch(make_messages(1), batch_key=BatchKey("issue-12", "6"))[0].ok
 
 
 def test_the_key_is_stable_bounded_and_distinct() -> None:
-    key = idempotency_key("issue-12:1", Body([b"body"]))
-    assert key == idempotency_key("issue-12:1", Body([b"another body"]))
-    assert key != idempotency_key("issue-12:2", Body([b"body"]))
+    key = idempotency_key(BatchKey("issue-12", "1", "n1"), Body([b"body"]))
+    assert key == idempotency_key(BatchKey("issue-12", "1", "n1"), Body([b"another body"]))
+    assert key != idempotency_key(BatchKey("issue-12", "2", "n1"), Body([b"body"]))
     assert 1 <= len(key) <= 256
-    long = idempotency_key("x" * 10_000, Body([]))
+    long = idempotency_key(BatchKey("x" * 10_000, "1", "n"), Body([]))
     assert len(long) <= 256
     # No batch key (a test send): the same request body gives the same key.
-    assert idempotency_key("", Body([b"body"])) == idempotency_key("", Body([b"body"]))
-    assert idempotency_key("", Body([b"body"])) != idempotency_key("", Body([b"other"]))
+    assert idempotency_key(None, Body([b"body"])) == idempotency_key(None, Body([b"body"]))
+    assert idempotency_key(None, Body([b"body"])) != idempotency_key(None, Body([b"other"]))
+    # Campaigns started before nonces existed keep the keys their batches were sent under.
+    legacy = "digest-" + hashlib.sha256(b"issue-12:1").hexdigest()
+    assert idempotency_key(BatchKey("issue-12", "1"), Body([])) == legacy
+
+
+def test_two_campaigns_of_the_same_name_never_share_a_key() -> None:
+    # Two workspaces (or a re-created store) sending draft.md to `default` the same day.
+    first = idempotency_key(BatchKey("draft.md:default", "1", secrets.token_hex(8)), Body([]))
+    second = idempotency_key(BatchKey("draft.md:default", "1", secrets.token_hex(8)), Body([]))
+    assert first != second
 
 
 # ----- the spec ------------------------------------------------------------------------------

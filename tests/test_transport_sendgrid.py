@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from digestcli.errors import ConfigError, PermanentFailure, TemporaryFailure
-from digestcli.models import Message
+from digestcli.models import BatchKey, Message
 from harness.providers import (
     HTML_MARKER,
     LITERALS,
@@ -25,6 +25,9 @@ from harness.providers import (
 NOW = 1_700_000_000.0
 
 
+KEY = BatchKey("issue-12", "1")
+
+
 @pytest.fixture
 def fake() -> Iterator[SendGridFake]:
     """A local SendGrid."""
@@ -32,7 +35,9 @@ def fake() -> Iterator[SendGridFake]:
         yield server
 
 
-def _sent(fake: SendGridFake, messages: list[Message], key: str = "issue-12:1") -> dict[str, Any]:
+def _sent(
+    fake: SendGridFake, messages: list[Message], key: BatchKey | None = KEY
+) -> dict[str, Any]:
     with fake.transport() as transport:
         results = transport.send_batch(messages, batch_key=key)
     assert all(r.ok for r in results)
@@ -44,7 +49,7 @@ def _sent(fake: SendGridFake, messages: list[Message], key: str = "issue-12:1") 
 def test_one_request_per_batch_readers_get_their_own_message(fake: SendGridFake) -> None:
     messages = make_messages(5)
     with fake.transport() as transport:
-        results = transport.send_batch(messages, batch_key="issue-12:1")
+        results = transport.send_batch(messages, batch_key=BatchKey("issue-12", "1"))
 
     assert fake.violations == []
     assert [r.email for r in results] == [m.to.email for m in messages]

@@ -23,7 +23,7 @@ from digestcli.errors import (
     TemporaryFailure,
 )
 from digestcli.message import build_message
-from digestcli.models import Content, MergeText, Message, Recipient
+from digestcli.models import BatchKey, Content, MergeText, Message, Recipient
 from digestcli.transports import transport_class
 from digestcli.transports.smtp import SMTPTransport
 from harness.smtp import Recorder, smtp_server, smtp_settings
@@ -102,15 +102,15 @@ def test_registered_as_the_smtp_kind() -> None:
 @pytest.mark.parametrize(("configured", "used"), [(None, 50), (200, 200), (5000, 1000), (1, 1)])
 def test_batch_size_defaults_to_50_and_is_configurable(configured: int | None, used: int) -> None:
     settings = TransportSettings(kind="smtp", batch_size=configured)
-    assert SMTPTransport(settings, {}).batch_size == used
+    assert SMTPTransport.capabilities.batch_size(settings.batch_size) == used
 
 
 def test_plain_smtp_one_transaction_per_message_over_one_connection() -> None:
     recorder = Recorder()
     messages = _messages(ALICE, BOB, CAROL)
     with smtp_server(recorder) as server, _transport(server.port) as transport:
-        results = transport.send_batch(messages, batch_key="c:1")
-        transport.send_batch(_messages(ALICE), batch_key="c:2")
+        results = transport.send_batch(messages, batch_key=BatchKey("c", "1"))
+        transport.send_batch(_messages(ALICE), batch_key=BatchKey("c", "2"))
 
     assert [(r.email, r.ok) for r in results] == [(ALICE, True), (BOB, True), (CAROL, True)]
     assert [r.provider_id for r in results] == [m.message_id for m in messages]

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import json
-import sqlite3
+import signal
 import sys
-from pathlib import Path
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digestcli import catalog, journal
+from digestcli import catalog
 from digestcli.cli.app import app, info, out, state
 from digestcli.errors import ExitStatus, UsageError
-from digestcli.models import Recipient
 
 if TYPE_CHECKING:
-    from digestcli.campaigns import SendSetup, Summary
-    from digestcli.journal import Campaign
-    from digestcli.transports.base import Transport
-    from digestcli.workspace import Workspace
+    from digestcli.campaigns import Mode, Plan, SendReport
+    from digestcli.models import Result
 
 DEFAULT_LIST = "default"
 
@@ -39,6 +38,23 @@ def _addresses(raw: str) -> list[str]:
     if not found:
         raise UsageError("--test needs at least one address, e.g. --test me@example.org.")
     return found
+
+
+def _mode(resume: bool, retry_failed: bool, retry_uncertain: bool) -> Mode:
+    from digestcli.campaigns import Mode
+
+    chosen = [
+        mode
+        for mode, flag in (
+            (Mode.RESUME, resume),
+            (Mode.RETRY_FAILED, retry_failed),
+            (Mode.RETRY_UNCERTAIN, retry_uncertain),
+        )
+        if flag
+    ]
+    if len(chosen) > 1:
+        raise UsageError("choose one of --resume, --retry-failed and --retry-uncertain.")
+    return chosen[0] if chosen else Mode.START
 
 
 @app.command()
@@ -81,40 +97,26 @@ def send(
     path = catalog.current_draft(workspace, draft, include_sent=True)
     setup = campaigns.prepare(workspace, path, st.env, transport)
     if test is not None:
-        _test_send(setup, _addresses(test), as_email, list_name)
+        _show_test_results(campaigns.test_send(setup, _addresses(test), as_email, list_name))
         return
     if as_email:
         raise UsageError("--as goes with --test; a list send personalises for every subscriber.")
-    modes = [resume, retry_failed, retry_uncertain]
-    if sum(modes) > 1:
-        raise UsageError("choose one of --resume, --retry-failed and --retry-uncertain.")
-    _list_send(setup, list_name, yes=yes, dry_run=dry_run, limit=limit, modes=modes)
+    plan = campaigns.plan_send(setup, list_name, _mode(resume, retry_failed, retry_uncertain))
+    if not plan.sends:
+        info(plan.note())
+        return
+    for warning in plan.warnings:
+        info(f"warning: {warning}")
+    _show_summary(plan, limit)
+    if dry_run:
+        _dry_run(plan, limit)
+        return
+    setup.check_transport()
+    _confirm(plan, yes)
+    _show_report(plan, _run(plan, limit))
 
 
-def _test_send(
-    setup: SendSetup, addresses: list[str], as_email: str | None, list_name: str
-) -> None:
-    from digestcli.message import build_message
-    from digestcli.render import sample_recipient
-    from digestcli.tokens import load_secret, sign
-
-    recipient = sample_recipient()
-    if as_email:
-        recipient = _subscriber(setup, as_email)
-    secret = load_secret(setup.workspace.state_dir, setup.env)
-    token = sign(recipient.email, list_name, secret)
-    messages = [
-        build_message(
-            setup.content,
-            Recipient(address, recipient.name, recipient.fields),
-            token=token,
-            unsubscribe=setup.settings.unsubscribe,
-            test=True,
-        )
-        for address in addresses
-    ]
-    with setup.check_transport() as transport:
-        results = transport.send_batch(messages, batch_key="")
+def _show_test_results(results: list[Result]) -> None:
     failed = 0
     for result in results:
         if result.ok:
@@ -126,91 +128,8 @@ def _test_send(
         raise typer.Exit(int(ExitStatus.PARTIAL))
 
 
-def _subscriber(setup: SendSetup, email: str) -> Recipient:
-    from digestcli import subscribers
-    from digestcli.campaigns import open_store
-
-    db = open_store(setup.workspace)
-    found = subscribers.get(db, email)
-    db.close()
-    if found is None:
-        raise UsageError(f"--as: no subscriber {email}; `digest subscribers list` shows them.")
-    return Recipient(found.email, found.name, dict(found.fields))
-
-
-def _list_send(
-    setup: SendSetup,
-    list_name: str,
-    *,
-    yes: bool,
-    dry_run: bool,
-    limit: int | None,
-    modes: list[bool],
-) -> None:
-    from digestcli import campaigns
-    from digestcli.subscribers import count_subscribers
-    from digestcli.tokens import load_secret
-
-    resume, retry_failed, retry_uncertain = modes
-    retry = "failed" if retry_failed else "uncertain" if retry_uncertain else None
-    db = campaigns.open_store(setup.workspace)
-    campaign = campaigns.existing_campaign(db, setup, list_name)
-    probe = setup.make_transport()
-    if campaign is None:
-        if any(modes):
-            raise UsageError(
-                f"nothing to resume: {setup.draft.name} was never sent to `{list_name}`."
-            )
-        recipients = count_subscribers(db, list_name=list_name, state="active")
-    else:
-        counts = journal.counts(db, campaign.id)
-        if retry:
-            if not getattr(counts, retry):
-                info(f"No {retry} recipients in this campaign; nothing to send.")
-                return
-        elif campaign.finished_at and not counts.pending and not counts.in_flight:
-            info(
-                f"Already sent: {setup.draft.name} to `{list_name}` finished "
-                f"({counts.sent} sent, {counts.failed} failed, {counts.uncertain} uncertain); "
-                "nothing to send. `digest status` shows the details."
-            )
-            return
-        elif not resume:
-            raise UsageError(
-                f"a send of {setup.draft.name} to `{list_name}` is unfinished "
-                f"({counts.pending} pending, {counts.in_flight} in flight); "
-                "continue it with `digest send --resume`."
-            )
-        warning = campaigns.check_resumable(campaign, setup, probe.idempotent, counts.in_flight)
-        if warning:
-            info(f"warning: {warning}")
-        recipients = counts.pending + counts.in_flight + (getattr(counts, retry) if retry else 0)
-    campaigns.check_ready(setup)
-    summary = campaigns.summarise(setup, list_name, recipients, probe)
-    _show_summary(summary, limit)
-    if dry_run:
-        _dry_run(setup, db, list_name, limit, retry)
-        return
-    setup.check_transport().close()
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError(
-                "refusing to send without confirmation in a non-interactive shell; pass --yes."
-            )
-        if not typer.confirm(f"Send to {recipients} recipients?", default=False, err=True):
-            info("Nothing sent.")
-            raise typer.Exit(1)
-    if campaign is None:
-        campaign = campaigns.start_campaign(db, setup, list_name)
-    elif retry:
-        # Only now, after the confirmation: an explicit choice to send these rows again.
-        moved = journal.requeue(db, campaign.id, retry)
-        info(f"{moved} {retry} recipients are pending again.")
-    secret = load_secret(setup.workspace.state_dir, setup.env)
-    _run(setup, db, campaign, limit, secret, probe)
-
-
-def _show_summary(summary: Summary, limit: int | None) -> None:
+def _show_summary(plan: Plan, limit: int | None) -> None:
+    summary = plan.summary
     minutes, seconds = divmod(round(summary.seconds or 0), 60)
     lines = [
         f"Subject:    {summary.subject}",
@@ -226,16 +145,10 @@ def _show_summary(summary: Summary, limit: int | None) -> None:
     info("\n".join(lines))
 
 
-def _dry_run(
-    setup: SendSetup,
-    db: sqlite3.Connection,
-    list_name: str,
-    limit: int | None,
-    retry: str | None,
-) -> None:
+def _dry_run(plan: Plan, limit: int | None) -> None:
     from digestcli.dryrun import measure
 
-    report = measure(setup, db, list_name, limit, also=retry)
+    report = measure(plan, limit)
     info(
         f"Dry run: {report.recipients} recipients in {report.batches} batches, "
         f"{report.bytes} bytes of requests ({report.bytes_per_recipient:.0f} per recipient); "
@@ -243,47 +156,61 @@ def _dry_run(
     )
 
 
-def _run(
-    setup: SendSetup,
-    db: sqlite3.Connection,
-    campaign: Campaign,
-    limit: int | None,
-    secret: bytes,
-    probe: Transport,
-) -> None:
+def _confirm(plan: Plan, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "refusing to send without confirmation in a non-interactive shell; pass --yes."
+        )
+    recipients = plan.summary.recipients
+    if not typer.confirm(f"Send to {recipients} recipients?", default=False, err=True):
+        info("Nothing sent.")
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _ctrl_c() -> Iterator[threading.Event]:
+    """Map the first Ctrl-C to a stop event; a second one stops at once."""
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        info("Stopping: finishing the batches in flight (Ctrl-C again to stop at once).")
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main else None
+    try:
+        yield stop
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(plan: Plan, limit: int | None) -> SendReport:
+    from digestcli.campaigns import run_send
     from digestcli.cli.progress import send_progress
     from digestcli.errors import Interrupted
-    from digestcli.ratelimit import RateLimiter
-    from digestcli.sending import Sender
 
-    limiter = RateLimiter(
-        messages_per_second=setup.settings.sending.rate,
-        requests_per_second=setup.requests_per_second(probe),
-    )
-    with send_progress() as update:
-        sender = Sender(
-            db,
-            campaign,
-            setup.content,
-            setup.make_transport,
-            secret=secret,
-            unsubscribe=setup.settings.unsubscribe,
-            concurrency=setup.settings.sending.concurrency,
-            limiter=limiter,
-            on_progress=update,
+    try:
+        with send_progress() as update, _ctrl_c() as stop:
+            return run_send(plan, limit=limit, stop=stop, on_progress=update)
+    except Interrupted:
+        info("Interrupted: batches in flight were finished and saved.")
+        info("Resume with: digest send --resume")
+        raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
+
+
+def _show_report(plan: Plan, report: SendReport) -> None:
+    counts = report.counts
+    if plan.retry_state:
+        info(f"{report.requeued} {plan.retry_state} recipients were pending again for this run.")
+    if report.made_uncertain:
+        info(
+            f"warning: {report.made_uncertain} recipients were in flight when the last run "
+            "stopped; they are uncertain (see `digest status`)."
         )
-        made_uncertain = sender.recover()
-        if made_uncertain:
-            info(
-                f"warning: {made_uncertain} recipients were in flight when the last run "
-                "stopped; they are uncertain (see `digest status`)."
-            )
-        try:
-            counts = sender.run(limit)
-        except Interrupted:
-            info("Interrupted: batches in flight were finished and saved.")
-            info("Resume with: digest send --resume")
-            raise typer.Exit(int(ExitStatus.INTERRUPTED)) from None
     info(
         f"Done: {counts.sent} sent, {counts.failed} failed, {counts.uncertain} uncertain, "
         f"{counts.pending} pending."
@@ -320,40 +247,12 @@ def status(
     ] = None,
 ) -> None:
     """Progress and failures of the current draft's campaign."""
-    from digestcli.campaigns import open_store
+    from digestcli.campaigns import campaign_status
 
-    workspace = state(ctx).workspace()
-    path = catalog.current_draft(workspace, draft) if draft else _latest_sent(workspace)
-    db = open_store(workspace)
-    campaign = journal.latest_campaign(db, path.name)
-    if campaign is None:
-        raise UsageError(f"{path.name} has not been sent yet; `digest send` starts a campaign.")
-    counts = journal.counts(db, campaign.id)
-    data = {
-        "campaign": campaign.key,
-        "draft": campaign.draft,
-        "list": campaign.list,
-        "transport": campaign.transport,
-        "total": counts.total,
-        "counts": counts.as_dict(),
-        "failures": [{"email": e, "error": r} for e, r in journal.failures(db, campaign.id)],
-        "uncertain": journal.uncertain(db, campaign.id),
-    }
+    data = campaign_status(state(ctx).workspace(), draft)
     if as_json:
         out(json.dumps(data, ensure_ascii=False, indent=2))
         return
     from digestcli.cli.progress import show_status
 
     show_status(data)
-
-
-def _latest_sent(workspace: Workspace) -> Path:
-    """Without --draft: the draft whose campaign ran last."""
-    from digestcli.campaigns import open_store
-
-    db = open_store(workspace)
-    row = db.execute("SELECT draft FROM campaigns ORDER BY id DESC LIMIT 1").fetchone()
-    db.close()
-    if row is None:
-        return catalog.current_draft(workspace, None)
-    return workspace.drafts_dir / Path(str(row[0])).name

@@ -1,16 +1,21 @@
-"""Transports by name; each module is imported only when chosen."""
+"""The registry of transports: kinds by name, built-in or from plug-ins, and their factory."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from importlib import import_module
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digestcli.errors import ConfigError
 
 if TYPE_CHECKING:
-    from digestcli.transports.base import Transport
+    from digestcli.config import TransportSettings
+    from digestcli.transports.base import Capabilities, Transport
 
-REGISTRY: dict[str, str] = {
+# Each module is imported only when its kind is chosen: editing commands stay fast.
+BUILT_IN: dict[str, str] = {
     "outbox": "digestcli.transports.outbox:OutboxTransport",
     "smtp": "digestcli.transports.smtp:SMTPTransport",
     "postmark": "digestcli.transports.postmark:PostmarkTransport",
@@ -18,16 +23,75 @@ REGISTRY: dict[str, str] = {
     "mailgun": "digestcli.transports.mailgun:MailgunTransport",
     "resend": "digestcli.transports.resend:ResendTransport",
 }
+# Third-party transports register here, as Django's EMAIL_BACKEND takes any dotted path:
+# [project.entry-points."digest.transports"] mykind = "mypackage.module:MyTransport"
+ENTRY_POINT_GROUP = "digest.transports"
+
+
+def _plugins() -> dict[str, str]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def kinds() -> list[str]:
+    """Every transport name: the built-in ones, then the installed plug-ins'."""
+    return [*BUILT_IN, *(name for name in _plugins() if name not in BUILT_IN)]
+
+
+def is_kind(kind: str) -> bool:
+    """Whether a transport is registered under this name."""
+    # Entry points are read only for a name that is not built in: they cost start-up time.
+    return kind in BUILT_IN or kind in _plugins()
 
 
 def transport_class(kind: str) -> type[Transport]:
     """The Transport class registered under kind."""
-    try:
-        target = REGISTRY[kind]
-    except KeyError:
-        raise ConfigError(
-            f"unknown transport `{kind}`; choose one of {', '.join(REGISTRY)}."
-        ) from None
+    from digestcli.transports.base import Transport
+
+    if not is_kind(kind):
+        raise ConfigError(f"unknown transport `{kind}`; choose one of {', '.join(kinds())}.")
+    target = BUILT_IN.get(kind) or _plugins()[kind]
     module_name, _, attr = target.partition(":")
-    cls: type[Transport] = getattr(import_module(module_name), attr)
+    try:
+        cls = getattr(import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"the transport `{kind}` ({target}) cannot be loaded: {exc}.") from None
+    if not (isinstance(cls, type) and issubclass(cls, Transport)):
+        raise ConfigError(f"the transport `{kind}` ({target}) is not a digest Transport class.")
     return cls
+
+
+@dataclass(frozen=True)
+class Factory:
+    """Makes new, unopened transports of one kind; what they can do is known without one."""
+
+    kind: str
+    make: Callable[[], Transport]
+    capabilities: Capabilities
+    batch_size: int
+    # The request rate to keep: configured, else the provider's documented default.
+    requests_per_second: float
+
+    def __call__(self) -> Transport:
+        """A new, unopened transport."""
+        return self.make()
+
+
+def factory(
+    settings: TransportSettings,
+    env: Mapping[str, str],
+    *,
+    outbox_dir: Path,
+    requests_per_second: float = 0.0,
+) -> Factory:
+    """The factory of the configured transport; an unknown kind is a ConfigError."""
+    cls = transport_class(settings.kind)
+    caps = cls.capabilities
+    return Factory(
+        kind=settings.kind,
+        make=lambda: cls.from_settings(settings, env, outbox_dir=outbox_dir),
+        capabilities=caps,
+        batch_size=caps.batch_size(settings.batch_size),
+        requests_per_second=requests_per_second or caps.requests_per_second,
+    )

@@ -4,15 +4,35 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Self
 
 from digestcli.config import TransportSettings
-from digestcli.models import Message, Result
+from digestcli.models import BatchKey, Message, Result
 
-if TYPE_CHECKING:
-    import httpx
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a kind of transport can do, known without making one."""
+
+    max_batch: int
+    # The batch size used when [transport] batch_size is not set (None: max_batch).
+    default_batch: int | None = None
+    # A batch in doubt can be sent again without a second copy reaching anyone.
+    idempotent: bool = False
+    # The provider's documented request rate, used when [sending] requests_per_second is 0.
+    requests_per_second: float = 0.0
+    # The provider fills per-recipient values server-side, so the body travels once a batch.
+    substitution: bool = False
+    # The provider can host the unsubscribe page and its RFC 8058 headers itself.
+    provider_unsubscribe: bool = False
+
+    def batch_size(self, configured: int | None) -> int:
+        """The batch size to use: the configured one, capped at the provider's maximum."""
+        wanted = configured or self.default_batch or self.max_batch
+        return max(1, min(wanted, self.max_batch))
 
 
 class Transport(ABC):
@@ -23,25 +43,14 @@ class Transport(ABC):
     """
 
     name: ClassVar[str]
-    max_batch: ClassVar[int]
-    # The batch size used when [transport] batch_size is not set (None: max_batch).
-    default_batch: ClassVar[int | None] = None
-    idempotent: ClassVar[bool] = False
-    # The provider's documented request rate, used when [sending] requests_per_second is 0.
-    default_requests_per_second: ClassVar[float] = 0.0
+    capabilities: ClassVar[Capabilities]
 
-    def __init__(
-        self,
-        settings: TransportSettings,
-        env: Mapping[str, str],
-        *,
-        outbox_dir: Path | None = None,
-        http: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.settings = settings
-        self.env = env
-        self.outbox_dir = outbox_dir
-        self.http = http
+    @classmethod
+    @abstractmethod
+    def from_settings(
+        cls, settings: TransportSettings, env: Mapping[str, str], *, outbox_dir: Path
+    ) -> Self:
+        """A new, unopened transport configured from digest.toml and the environment."""
 
     def open(self) -> None:
         """Acquire connections or clients; check secrets before the first request."""
@@ -49,7 +58,7 @@ class Transport(ABC):
     def close(self) -> None:
         """Release whatever open() acquired."""
 
-    def __enter__(self) -> Transport:
+    def __enter__(self) -> Self:
         self.open()
         return self
 
@@ -61,18 +70,19 @@ class Transport(ABC):
     ) -> None:
         self.close()
 
-    @property
-    def batch_size(self) -> int:
-        """The batch size to use: the configured one, capped at the provider's maximum."""
-        wanted = self.settings.batch_size or self.default_batch or self.max_batch
-        return max(1, min(wanted, self.max_batch))
-
-    def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:
+    def request_bytes(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> int:
         """Bytes a batch would put on the wire, for dry runs; nothing is sent."""
         from digestcli.message import to_bytes
 
         return sum(len(to_bytes(message)) for message in messages)
 
     @abstractmethod
-    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
-        """Send messages (at most max_batch); batch_key is stable across retries of one batch."""
+    def send_batch(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> list[Result]:
+        """Send messages (at most max_batch); batch_key is the same on every retry of a batch.
+
+        batch_key is None for a test send, which belongs to no campaign.
+        """

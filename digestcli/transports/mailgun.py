@@ -11,9 +11,10 @@ import httpx
 
 from digestcli.errors import AmbiguousFailure, ConfigError
 from digestcli.message import to_header
-from digestcli.models import Message, Result
-from digestcli.transports.http import (
-    HTTPTransport,
+from digestcli.models import BatchKey, Message, Result
+from digestcli.transports.base import Capabilities
+from digestcli.transports.http import HTTPTransport
+from digestcli.transports.payload import (
     batch_labels,
     fill_slots,
     header_pairs,
@@ -66,7 +67,8 @@ class MailgunTransport(HTTPTransport):
     """
 
     name = "mailgun"
-    max_batch = 1000
+    # Mailgun hosts an unsubscribe page through %unsubscribe_url%.
+    capabilities = Capabilities(max_batch=1000, substitution=True, provider_unsubscribe=True)
     provider = "Mailgun"
     secret_env = "DIGEST_MAILGUN_API_KEY"
     default_base_url = "https://api.mailgun.net"
@@ -84,7 +86,9 @@ class MailgunTransport(HTTPTransport):
         pair = base64.b64encode(f"api:{secret}".encode()).decode("ascii")
         return {"Authorization": f"Basic {pair}"}
 
-    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
+    def send_batch(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> list[Result]:
         """Post the batch as one request; Mailgun accepts or refuses it as a whole."""
         if not messages:
             return []
@@ -100,19 +104,23 @@ class MailgunTransport(HTTPTransport):
         return [Result(message.to.email, ok=True, provider_id=data["id"]) for message in messages]
 
     def files(
-        self, messages: Sequence[Message], batch_key: str
+        self, messages: Sequence[Message], batch_key: BatchKey | None
     ) -> list[tuple[str, tuple[None, str]]]:
         """The form as httpx multipart fields: no file name, so plain form-data parts."""
         return [(key, (None, value)) for key, value in self.form(messages, batch_key)]
 
-    def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:
+    def request_bytes(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> int:
         """Bytes of the multipart body this batch would be sent as."""
         if not messages:
             return 0
         request = httpx.Request("POST", "http://localhost/", files=self.files(messages, batch_key))
         return len(request.read())
 
-    def form(self, messages: Sequence[Message], batch_key: str) -> list[tuple[str, str]]:
+    def form(
+        self, messages: Sequence[Message], batch_key: BatchKey | None
+    ) -> list[tuple[str, str]]:
         """The multipart fields of a batch, in order (`to` repeated)."""
         content = shared_content(messages)
         plan = plan_merge(content, messages)

@@ -7,16 +7,17 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Self
 
+from digestcli.config import TransportSettings
 from digestcli.errors import ConfigError, TemporaryFailure
 from digestcli.message import to_bytes
-from digestcli.models import Message, Result
-from digestcli.transports.base import Transport
+from digestcli.models import BatchKey, Message, Result
+from digestcli.transports.base import Capabilities, Transport
 
-# Where messages sent without a campaign (test sends: an empty batch_key) are written.
+# Where messages sent without a campaign (test sends: no batch key) are written.
 NO_CAMPAIGN = "test"
 
 _UNSAFE_FOLDER = re.compile(r"[^A-Za-z0-9._-]+")
@@ -25,9 +26,9 @@ _NUMBERED = re.compile(r"^(\d+)-(.+)\.eml$")
 _MAX_SLUG = 200
 
 
-def campaign_folder(batch_key: str) -> str:
-    """The folder name for a batch: the campaign part of "<campaign>:<batch number>"."""
-    campaign = batch_key.rpartition(":")[0] if ":" in batch_key else batch_key
+def campaign_folder(batch_key: BatchKey | None) -> str:
+    """The folder name for a batch: its campaign's, made safe for a file system."""
+    campaign = batch_key.campaign if batch_key else ""
     # The key comes from the engine, but a folder name must never climb out of the outbox.
     name = _UNSAFE_FOLDER.sub("_", campaign).lstrip(".")
     return name or NO_CAMPAIGN
@@ -104,24 +105,26 @@ class OutboxTransport(Transport):
     """
 
     name: ClassVar[str] = "outbox"
-    max_batch: ClassVar[int] = 10_000
     # Sending again rewrites the same files, so a batch in doubt can simply be sent again.
-    idempotent: ClassVar[bool] = True
+    capabilities: ClassVar[Capabilities] = Capabilities(max_batch=10_000, idempotent=True)
 
-    def open(self) -> None:
-        """Check there is an outbox folder to write to."""
-        self._root()
+    def __init__(self, outbox_dir: Path) -> None:
+        self.outbox_dir = outbox_dir
 
-    def _root(self) -> Path:
-        if self.outbox_dir is None:
-            raise ConfigError("the outbox transport needs an outbox folder; none was given.")
-        return self.outbox_dir
+    @classmethod
+    def from_settings(
+        cls, settings: TransportSettings, env: Mapping[str, str], *, outbox_dir: Path
+    ) -> Self:
+        """An outbox writing under the workspace's .digest/outbox/."""
+        return cls(outbox_dir)
 
-    def folder_path(self, batch_key: str) -> Path:
+    def folder_path(self, batch_key: BatchKey | None) -> Path:
         """The folder that a batch with this key is written to."""
-        return self._root() / campaign_folder(batch_key)
+        return self.outbox_dir / campaign_folder(batch_key)
 
-    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
+    def send_batch(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> list[Result]:
         """Write each message to its recipient's file, atomically; the path is the provider id."""
         if not messages:
             return []

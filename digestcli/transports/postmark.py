@@ -7,8 +7,10 @@ from typing import Any
 
 from digestcli.errors import AmbiguousFailure, PermanentFailure
 from digestcli.message import to_header
-from digestcli.models import Message, Result
-from digestcli.transports.http import Body, HTTPTransport, batch_labels, header_pairs
+from digestcli.models import BatchKey, Message, Result
+from digestcli.transports.base import Capabilities
+from digestcli.transports.http import HTTPTransport
+from digestcli.transports.payload import Body, batch_labels, header_pairs
 
 # Postmark's documented ceiling for one /email/batch request.
 MAX_REQUEST_BYTES = 50 * 1000 * 1000
@@ -22,10 +24,10 @@ class PostmarkTransport(HTTPTransport):
     """Sends a batch through Postmark's /email/batch and reads every message's ErrorCode."""
 
     name = "postmark"
-    max_batch = 500
     # Each message is rendered in full (~25 KB of JSON): 100 a request keeps the batches in
-    # flight small in memory at no cost in throughput (bench/README.md).
-    default_batch = 100
+    # flight small in memory at no cost in throughput (bench/README.md). Broadcast streams
+    # can host the unsubscribe link ({{{ pm:unsubscribe }}}).
+    capabilities = Capabilities(max_batch=500, default_batch=100, provider_unsubscribe=True)
     provider = "Postmark"
     secret_env = "DIGEST_POSTMARK_TOKEN"
     default_base_url = "https://api.postmarkapp.com"
@@ -34,7 +36,9 @@ class PostmarkTransport(HTTPTransport):
         """Postmark's server token header."""
         return {"X-Postmark-Server-Token": secret}
 
-    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
+    def send_batch(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> list[Result]:
         """Post the batch; a 200 can still carry per-message errors, so read each one."""
         if not messages:
             return []
@@ -61,7 +65,7 @@ class PostmarkTransport(HTTPTransport):
             )
         return [self.result(m, a) for m, a in zip(messages, answers, strict=True)]
 
-    def body(self, messages: Sequence[Message], batch_key: str) -> Body:
+    def body(self, messages: Sequence[Message], batch_key: BatchKey | None) -> Body:
         """The JSON request body of a batch (message bodies encoded via a per-issue cache)."""
         campaign, batch = batch_labels(batch_key)
         return self.encoder.body(
@@ -74,7 +78,9 @@ class PostmarkTransport(HTTPTransport):
             ]
         )
 
-    def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:
+    def request_bytes(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> int:
         """Bytes of the request body this batch would be sent as."""
         return len(self.body(messages, batch_key)) if messages else 0
 

@@ -11,29 +11,30 @@ import httpx
 
 from digestcli.errors import AmbiguousFailure, DigestError, PermanentFailure, TemporaryFailure
 from digestcli.message import to_header
-from digestcli.models import Message, Result
-from digestcli.transports.http import (
-    Body,
-    HTTPTransport,
-    batch_labels,
-    header_pairs,
-    parse_seconds,
-)
+from digestcli.models import BatchKey, Message, Result
+from digestcli.transports.base import Capabilities
+from digestcli.transports.http import HTTPTransport, parse_seconds
+from digestcli.transports.payload import Body, batch_labels, header_pairs
 
 # Resend tag names and values: ASCII letters, digits, underscore and dash, at most 256.
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _TAG_LIMIT = 256
 
 
-def idempotency_key(batch_key: str, body: Body) -> str:
+def idempotency_key(batch_key: BatchKey | None, body: Body) -> str:
     """The Idempotency-Key of a batch: the same for every attempt, in any process.
 
-    Derived from the batch key alone (hashed, so any key fits Resend's 1-256 characters);
-    without a batch key, from the request body, which is the same for the same batch.
+    Derived from the batch key (hashed, so any key fits Resend's 1-256 characters), whose
+    random campaign nonce keeps two campaigns of the same draft and list name (another
+    workspace, a re-created store) from sharing keys within Resend's 24 hours; without a
+    batch key (a test send), from the request body, which is the same for the same batch.
     """
-    if batch_key:
-        return "digest-" + hashlib.sha256(batch_key.encode("utf-8")).hexdigest()
-    return "digest-body-" + body.sha256()
+    if batch_key is None:
+        return "digest-body-" + body.sha256()
+    name = str(batch_key)
+    if batch_key.nonce:
+        name = f"{batch_key.nonce}\n{name}"
+    return "digest-" + hashlib.sha256(name.encode("utf-8")).hexdigest()
 
 
 def tag_value(text: str) -> str:
@@ -53,9 +54,8 @@ class ResendTransport(HTTPTransport):
     """
 
     name = "resend"
-    max_batch = 100
-    idempotent = True
-    default_requests_per_second = 2.0  # Resend's documented default: 2 requests/s per team
+    # Resend's documented default rate: 2 requests/s per team.
+    capabilities = Capabilities(max_batch=100, idempotent=True, requests_per_second=2.0)
     provider = "Resend"
     secret_env = "DIGEST_RESEND_API_KEY"
     default_base_url = "https://api.resend.com"
@@ -64,7 +64,9 @@ class ResendTransport(HTTPTransport):
         """Resend's bearer token."""
         return {"Authorization": f"Bearer {secret}"}
 
-    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
+    def send_batch(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> list[Result]:
         """Post the batch; a bad address fails alone (permissive validation)."""
         if not messages:
             return []
@@ -82,7 +84,7 @@ class ResendTransport(HTTPTransport):
         )
         return self.results(messages, self.response_json(response))
 
-    def body(self, messages: Sequence[Message], batch_key: str) -> Body:
+    def body(self, messages: Sequence[Message], batch_key: BatchKey | None) -> Body:
         """The JSON request body of a batch (message bodies encoded via a per-issue cache)."""
         campaign, _ = batch_labels(batch_key)
         return self.encoder.body(
@@ -95,7 +97,9 @@ class ResendTransport(HTTPTransport):
             ]
         )
 
-    def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:
+    def request_bytes(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> int:
         """Bytes of the request body this batch would be sent as."""
         return len(self.body(messages, batch_key)) if messages else 0
 

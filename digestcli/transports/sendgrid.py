@@ -8,15 +8,15 @@ from typing import Any
 
 import httpx
 
-from digestcli.models import Content, Message, Result
-from digestcli.transports.http import (
-    HTTPTransport,
+from digestcli.models import BatchKey, Content, Message, Result
+from digestcli.transports.base import Capabilities
+from digestcli.transports.http import HTTPTransport, parse_reset_time
+from digestcli.transports.payload import (
     address_parts,
     batch_labels,
     fill_slots,
     header_pairs,
     json_body,
-    parse_reset_time,
     plan_merge,
     shared_content,
 )
@@ -34,7 +34,8 @@ class SendGridTransport(HTTPTransport):
     """
 
     name = "sendgrid"
-    max_batch = 1000
+    # Unsubscribe groups (asm_group_id) let SendGrid host the unsubscribe page.
+    capabilities = Capabilities(max_batch=1000, substitution=True, provider_unsubscribe=True)
     provider = "SendGrid"
     secret_env = "DIGEST_SENDGRID_API_KEY"
     default_base_url = "https://api.sendgrid.com"
@@ -43,7 +44,9 @@ class SendGridTransport(HTTPTransport):
         """SendGrid's bearer token."""
         return {"Authorization": f"Bearer {secret}"}
 
-    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
+    def send_batch(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> list[Result]:
         """Post the batch as one request; SendGrid accepts or refuses it as a whole."""
         if not messages:
             return []
@@ -56,11 +59,13 @@ class SendGridTransport(HTTPTransport):
         provider_id = response.headers.get("x-message-id") or None
         return [Result(message.to.email, ok=True, provider_id=provider_id) for message in messages]
 
-    def request_bytes(self, messages: Sequence[Message], *, batch_key: str = "") -> int:
+    def request_bytes(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> int:
         """Bytes of the request body this batch would be sent as."""
         return len(json_body(self.payload(messages, batch_key))) if messages else 0
 
-    def payload(self, messages: Sequence[Message], batch_key: str) -> dict[str, Any]:
+    def payload(self, messages: Sequence[Message], batch_key: BatchKey | None) -> dict[str, Any]:
         """The mail/send request body for a batch."""
         content = shared_content(messages)
         plan = plan_merge(content, messages)

@@ -8,16 +8,13 @@ import ssl
 from collections.abc import Mapping, Sequence
 from email.utils import parseaddr
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Self
 
 from digestcli.config import TransportSettings
 from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
 from digestcli.message import to_bytes
-from digestcli.models import Message, Result
-from digestcli.transports.base import Transport
-
-if TYPE_CHECKING:
-    import httpx
+from digestcli.models import BatchKey, Message, Result
+from digestcli.transports.base import Capabilities, Transport
 
 PASSWORD_ENV = "DIGEST_SMTP_PASSWORD"
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -48,27 +45,26 @@ class SMTPTransport(Transport):
 
     name: ClassVar[str] = "smtp"
     # Servers limit messages per connection; 50 is safe for most, batch_size can raise it.
-    default_batch: ClassVar[int] = 50
-    max_batch: ClassVar[int] = 1000
+    capabilities: ClassVar[Capabilities] = Capabilities(max_batch=1000, default_batch=50)
 
     def __init__(
         self,
         settings: TransportSettings,
         env: Mapping[str, str],
         *,
-        outbox_dir: Path | None = None,
-        http: httpx.BaseTransport | None = None,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(settings, env, outbox_dir=outbox_dir, http=http)
+        self.settings = settings
+        self.env = env
         # Tests pass a context that trusts their own CA; verification always stays on.
         self.ssl_context = ssl_context
 
-    @property
-    def batch_size(self) -> int:
-        """The configured batch size, or 50, capped at max_batch."""
-        wanted = self.settings.batch_size or self.default_batch
-        return max(1, min(wanted, self.max_batch))
+    @classmethod
+    def from_settings(
+        cls, settings: TransportSettings, env: Mapping[str, str], *, outbox_dir: Path
+    ) -> Self:
+        """An SMTP transport for [transport] host, port and security."""
+        return cls(settings, env)
 
     @property
     def port(self) -> int:
@@ -84,7 +80,9 @@ class SMTPTransport(Transport):
         """Check the password is set when a username is configured; connect nothing yet."""
         self._password()
 
-    def send_batch(self, messages: Sequence[Message], *, batch_key: str = "") -> list[Result]:
+    def send_batch(
+        self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
+    ) -> list[Result]:
         """Send each message in its own transaction over one connection."""
         if not messages:
             return []

@@ -23,6 +23,7 @@ from contextlib import AbstractContextManager
 
 from digestcli.transports.base import Transport
 from harness import providers
+from harness.memory import memory_harness
 from harness.mime import Received
 from harness.outbox import outbox_harness
 from harness.smtp import smtp_harness
@@ -32,6 +33,7 @@ Harness = Callable[[], AbstractContextManager[Harnessed]]
 
 HARNESSES: dict[str, Harness] = {
     "outbox": outbox_harness,
+    "memory": memory_harness,
     "smtp": smtp_harness,
     # HTTP providers: local servers speaking each API (tests/harness/providers.py).
     "postmark": providers.postmark_harness,

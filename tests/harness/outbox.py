@@ -10,7 +10,6 @@ from email.parser import BytesHeaderParser
 from email.policy import default
 from pathlib import Path
 
-from digestcli.config import TransportSettings
 from digestcli.transports.base import Transport
 from digestcli.transports.outbox import OutboxTransport
 from harness.mime import Received, parse_eml
@@ -38,5 +37,5 @@ def outbox_harness() -> Iterator[tuple[Transport, Callable[[], list[Received]]]]
     """An OutboxTransport writing into a temporary folder."""
     with tempfile.TemporaryDirectory(prefix="digest-outbox-") as tmp:
         root = Path(tmp)
-        transport = OutboxTransport(TransportSettings(kind="outbox"), {}, outbox_dir=root)
+        transport = OutboxTransport(root)
         yield transport, lambda: read_outbox(root)

@@ -46,6 +46,7 @@ from openapi_core.testing import MockRequest, MockResponse
 from digestcli.config import TransportSettings, Unsubscribe
 from digestcli.message import build_message
 from digestcli.models import Content, MergeText, Message, Recipient
+from digestcli.transports import Factory
 from digestcli.transports.base import Transport
 from digestcli.transports.http import Clock, HTTPTransport
 from digestcli.transports.mailgun import MailgunTransport
@@ -387,6 +388,17 @@ class FakeProvider:
         if clock is None:
             return self.transport_cls(config, self.env if env is None else env)
         return self.transport_cls(config, self.env if env is None else env, clock=clock)
+
+    def factory(self, **settings: Any) -> Factory:
+        """A factory of this provider's transports pointed at the fake, as a send uses."""
+        caps = self.transport_cls.capabilities
+        return Factory(
+            kind=self.provider,
+            make=lambda: self.transport(**settings),
+            capabilities=caps,
+            batch_size=caps.batch_size(settings.get("batch_size")),
+            requests_per_second=0.0,
+        )
 
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order."""
