@@ -69,5 +69,5 @@ def test_a_plugin_transport_is_chosen_by_name_and_sends(plugin: None, tmp_path: 
 
 
 def test_a_plugin_that_is_not_a_transport_is_a_clear_error(plugin: None) -> None:
-    with pytest.raises(ConfigError, match="`broken`.*is not a digest Transport class"):
+    with pytest.raises(ConfigError, match=r"`broken`.*is not a digest Transport class"):
         transport_class("broken")
