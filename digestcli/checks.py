@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
@@ -20,6 +19,7 @@ from digestcli.render import (
     inbox_snippet,
     issue_view,
 )
+from digestcli.scan import Page, scan, squash
 
 if TYPE_CHECKING:  # httpx is imported only when links are really checked
     from digestcli.linkcheck import LinkOptions
@@ -88,100 +88,6 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-# ----- the rendered HTML, read once ----------------------------------------------------------
-
-_INLINE_TAGS = frozenset(
-    {"a", "abbr", "b", "code", "em", "i", "mark", "s", "small", "span", "strong", "sub", "sup"}
-    | {"u", "font"}
-)
-_HIDDEN_TAGS = frozenset({"head", "style", "script", "title"})
-
-
-class _Page(HTMLParser):
-    """What the checks need from an HTML part: URLs, images, CSS and the visible text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.anchors: list[str] = []
-        self.images: list[tuple[str, dict[str, str]]] = []
-        self.styles: list[tuple[str, str]] = []
-        self.style_blocks: list[str] = []
-        self.stylesheets: list[str] = []
-        self.chunks: list[str] = []
-        self._hidden = 0
-        self._in_style = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        if tag == "a" and "href" in values:
-            self.anchors.append(values["href"].strip())
-        elif tag == "img":
-            self.images.append((values.get("src", "").strip(), values))
-        elif tag == "link" and "stylesheet" in values.get("rel", "").lower().split():
-            self.stylesheets.append(values.get("href", ""))
-        if values.get("style", "").strip():
-            self.styles.append((_describe(tag, values), values["style"]))
-        if tag in _HIDDEN_TAGS:
-            self._hidden += 1
-            self._in_style = tag == "style"
-        elif tag not in _INLINE_TAGS:
-            self.chunks.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        if tag in _HIDDEN_TAGS:
-            self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN_TAGS:
-            self._hidden = max(0, self._hidden - 1)
-            self._in_style = False
-        elif tag not in _INLINE_TAGS:
-            self.chunks.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_style:
-            self.style_blocks.append(data)
-        elif not self._hidden:
-            self.chunks.append(data)
-
-    @property
-    def text(self) -> str:
-        """The visible text with whitespace collapsed."""
-        return _squash("".join(self.chunks))
-
-
-def _describe(tag: str, attrs: Mapping[str, str]) -> str:
-    """A short name for an element: <td class="item">."""
-    for name in ("class", "id"):
-        if attrs.get(name):
-            return f'<{tag} {name}="{attrs[name]}">'
-    return f"<{tag}>"
-
-
-def _read(html: str) -> _Page:
-    page = _Page()
-    page.feed(html)
-    page.close()
-    return page
-
-
-def _scheme(url: str) -> str:
-    try:
-        return urlsplit(url).scheme.lower()
-    except ValueError:  # e.g. an unclosed IPv6 bracket: not a usable web address either
-        return ""
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _urls_in(html: str) -> list[str]:
-    page = _read(html)
-    return [*page.anchors, *(src for src, _ in page.images)]
-
-
 # ----- where a URL comes from ----------------------------------------------------------------
 
 
@@ -212,13 +118,13 @@ def _places(issue: Issue) -> tuple[list[tuple[_Place, str]], dict[str, list[_Pla
         if place not in urls.setdefault(url, []):
             urls[url].append(place)
 
-    for url in _urls_in(str(view.intro_html)):
+    for url in scan(str(view.intro_html)).urls:
         add(url, intro)
     for number, (item, shown) in enumerate(zip(issue.items, view.items, strict=True), start=1):
         place = _item_place(number, item.title)
         fields.append((place, item.title))
         fields.append((place, item.body))
-        for url in _urls_in(f"{shown.title_html}{shown.body_html}"):
+        for url in scan(f"{shown.title_html}{shown.body_html}").urls:
             add(url, place)
         if item.link:
             fields.append((place, f"{item.link.url} {item.link.label or ''}"))
@@ -227,13 +133,13 @@ def _places(issue: Issue) -> tuple[list[tuple[_Place, str]], dict[str, list[_Pla
             fields.append((place, f"{item.image.url} {item.image.alt}"))
             add(item.image.url, _Place(place.where, place.label, "image"))
     fields.append((outro, f"{issue.outro_title}\n{issue.outro}"))
-    for url in _urls_in(str(view.outro_html)):
+    for url in scan(str(view.outro_html)).urls:
         add(url, outro)
     return fields, urls
 
 
 def _item_place(number: int, title: str) -> _Place:
-    title = _squash(title)
+    title = squash(title)
     if len(title) > _TITLE_SHOWN:
         title = title[: _TITLE_SHOWN - 1].rstrip() + "…"
     label = f"item {number} “{title}”" if title else f"item {number}"
@@ -262,7 +168,7 @@ class _Subject:
     settings: Settings
     html: str  # the sample reader's HTML part
     text: str  # the sample reader's text part
-    page: _Page  # the HTML part with each per-recipient value replaced by its _slot
+    page: Page  # the HTML part with each per-recipient value replaced by its _slot
     fields: list[tuple[_Place, str]]
     urls: dict[str, list[_Place]]
 
@@ -273,7 +179,7 @@ class _Subject:
         marked = content.html.fill({key: _slot(key) for key in content.html.keys})
         fields, urls = _places(issue)
         return cls(
-            issue, sample, settings, sample.html(), sample.text(), _read(marked), fields, urls
+            issue, sample, settings, sample.html(), sample.text(), scan(marked), fields, urls
         )
 
 
@@ -318,7 +224,7 @@ def _check_subject(s: _Subject) -> Iterator[Finding]:
 
 def _check_preheader(s: _Subject) -> Iterator[Finding]:
     """The preheader is set, short enough, and shown by the template."""
-    preheader = _squash(s.issue.preheader)
+    preheader = squash(s.issue.preheader)
     if not preheader:
         snippet = inbox_snippet(s.html, 60)
         yield _warning(
@@ -427,7 +333,7 @@ def _check_footer(s: _Subject) -> Iterator[Finding]:
             f"`Unsubscribe: {{{{ unsubscribe_url }}}}` at the end of {TEXT_TEMPLATE}.",
             TEXT_TEMPLATE,
         )
-    address = _squash(s.settings.publication.address)
+    address = squash(s.settings.publication.address)
     if not address:
         yield _error(
             "no-address",
@@ -443,7 +349,7 @@ def _check_footer(s: _Subject) -> Iterator[Finding]:
             f"{{{{ publication.address }}}} in {footer}.",
             HTML_TEMPLATE,
         )
-    if address.casefold() not in _squash(s.text).casefold():
+    if address.casefold() not in squash(s.text).casefold():
         yield _error(
             "no-address",
             "The text part does not show the publication's postal address; add "
@@ -543,7 +449,7 @@ def _declarations(css: str) -> Iterator[tuple[str, str]]:
             yield prop.strip().lower(), value.strip()
 
 
-def _style_declarations(page: _Page) -> Iterator[tuple[str, str, str]]:
+def _style_declarations(page: Page) -> Iterator[tuple[str, str, str]]:
     """(where, property, value) for every style attribute and every <style> rule."""
     for where, style in page.styles:
         for prop, value in _declarations(style):
@@ -691,10 +597,17 @@ def _check_structure(s: _Subject) -> Iterator[Finding]:
         )
 
 
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not a usable web address either
+        return ""
+
+
 def _check_relative_links(s: _Subject) -> Iterator[Finding]:
     """Links without a scheme go nowhere in a mail client."""
     seen: set[str] = set()
-    for url in [*s.page.anchors, *(src for src, _ in s.page.images)]:
+    for url in s.page.urls:
         if url in seen or _MARK in url or url in ("", "#") or url.startswith("#"):
             continue
         seen.add(url)
@@ -728,9 +641,8 @@ def _link_targets(s: _Subject) -> dict[str, list[_Place]]:
     the sample reader's token would only prove that the sample reader can unsubscribe.
     """
     targets: dict[str, list[_Place]] = {}
-    page_urls = [*s.page.anchors, *(src for src, _ in s.page.images)]
     draft_urls = [url for url, places in s.urls.items() if any(p.kind != "text" for p in places)]
-    for url in [*page_urls, *draft_urls]:
+    for url in [*s.page.urls, *draft_urls]:
         if _MARK in url or _scheme(url) not in ("http", "https"):
             continue
         targets.setdefault(url, s.urls.get(url, []))
