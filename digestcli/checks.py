@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from digestcli import css_support
 from digestcli.config import Settings
 from digestcli.errors import DraftError
 from digestcli.models import Issue, Message
@@ -361,119 +362,20 @@ def _check_footer(s: _Subject) -> Iterator[Finding]:
 # ----- CSS that major clients ignore ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _CssRule:
-    """A property (and value) some major client ignores, why, and what to do instead."""
-
-    label: str
-    matches: Callable[[str, str], bool]
-    clients: str
-    fix: str
-
-
-def _prop(pattern: str, value: str | None = None) -> Callable[[str, str], bool]:
-    prop_re = re.compile(pattern)
-    value_re = re.compile(value, re.I) if value else None
-    return lambda prop, val: bool(
-        prop_re.fullmatch(prop) and (value_re is None or value_re.search(val))
-    )
-
-
-_TABLES = "lay it out with tables, as the default theme does"
-_CSS_RULES: tuple[_CssRule, ...] = (
-    _CssRule(
-        "display: flex",
-        _prop("display", r"\b(?:inline-)?flex\b"),
-        "Outlook for Windows and some Gmail apps ignore it",
-        _TABLES,
-    ),
-    _CssRule(
-        "display: grid",
-        _prop("display", r"\b(?:inline-)?grid\b"),
-        "Outlook and Gmail ignore it",
-        _TABLES,
-    ),
-    _CssRule(
-        "position: absolute/fixed",
-        _prop("position", r"\b(?:absolute|fixed)\b"),
-        "Gmail removes it and Outlook ignores it",
-        "place things with tables and padding",
-    ),
-    _CssRule(
-        "float",
-        _prop("float", r"^\s*(?!none\b)\w"),
-        "Outlook for Windows ignores it",
-        'use align="left" or align="right" on a table or image',
-    ),
-    _CssRule(
-        "background-image",
-        _prop("background(?:-image)?", r"url\("),
-        "Outlook for Windows shows no CSS background images without VML",
-        "add a background-color fallback and VML for Outlook, or use an <img>",
-    ),
-    _CssRule(
-        "CSS variables",
-        lambda prop, value: prop.startswith("--") or bool(re.search(r"var\(\s*--", value)),
-        "Gmail and Outlook drop them",
-        "write the values out",
-    ),
-    _CssRule(
-        "transform",
-        _prop(r"(?:-webkit-|-ms-)?transform"),
-        "Outlook and Gmail ignore it",
-        "use a plain layout or an image",
-    ),
-    _CssRule(
-        "animation/transition",
-        _prop(r"(?:-webkit-)?(?:animation|transition)(?:-[\w-]+)?"),
-        "Gmail and Outlook ignore it",
-        "make the message read well without it",
-    ),
-)
-_AT_RULES: tuple[tuple[str, str, str], ...] = (
-    ("@import", "Gmail and Outlook do not load imported stylesheets", "put the rules inline"),
-    (
-        "@font-face",
-        "Gmail and Outlook for Windows ignore web fonts",
-        "keep web-safe fonts in font-family",
-    ),
-)
-_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-_BLOCK = re.compile(r"\{([^{}]*)\}")
-
-
-def _declarations(css: str) -> Iterator[tuple[str, str]]:
-    for chunk in css.split(";"):
-        prop, sep, value = chunk.partition(":")
-        if sep and prop.strip():
-            yield prop.strip().lower(), value.strip()
-
-
-def _style_declarations(page: Page) -> Iterator[tuple[str, str, str]]:
-    """(where, property, value) for every style attribute and every <style> rule."""
-    for where, style in page.styles:
-        for prop, value in _declarations(style):
-            yield f"{where} style", prop, value
-    for block in page.style_blocks:
-        for body in _BLOCK.findall(_COMMENT.sub("", block)):
-            for prop, value in _declarations(body):
-                yield "<style> block", prop, value
-
-
 def _check_css(s: _Subject) -> Iterator[Finding]:
     """Properties and values that Gmail, Outlook or Apple Mail ignore or strip."""
     found: dict[str, list[str]] = {}
-    for where, prop, value in _style_declarations(s.page):
-        for rule in _CSS_RULES:
+    for where, prop, value in css_support.declarations(s.page):
+        for rule in css_support.CSS_RULES:
             if rule.matches(prop, value):
                 found.setdefault(rule.label, []).append(where)
-    for rule in _CSS_RULES:
+    for rule in css_support.CSS_RULES:
         if wheres := found.get(rule.label):
             yield _css_finding(rule.label, rule.clients, rule.fix, wheres)
-    css = _COMMENT.sub("", "\n".join(s.page.style_blocks)).lower()
-    for at_rule, clients, fix in _AT_RULES:
-        if at_rule in css:
-            yield _css_finding(at_rule, clients, fix, ["<style> block"])
+    css = css_support.style_block_css(s.page)
+    for at_rule in css_support.AT_RULES:
+        if at_rule.keyword in css:
+            yield _css_finding(at_rule.keyword, at_rule.clients, at_rule.fix, ["<style> block"])
     if s.page.stylesheets:
         yield _css_finding(
             "<link rel=stylesheet>",
