@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from digestcli import css_support
 from digestcli.config import Settings
 from digestcli.errors import DraftError
 from digestcli.models import Issue, Message
@@ -20,6 +20,7 @@ from digestcli.render import (
     inbox_snippet,
     issue_view,
 )
+from digestcli.scan import Page, scan, squash
 
 if TYPE_CHECKING:  # httpx is imported only when links are really checked
     from digestcli.linkcheck import LinkOptions
@@ -88,100 +89,6 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-# ----- the rendered HTML, read once ----------------------------------------------------------
-
-_INLINE_TAGS = frozenset(
-    {"a", "abbr", "b", "code", "em", "i", "mark", "s", "small", "span", "strong", "sub", "sup"}
-    | {"u", "font"}
-)
-_HIDDEN_TAGS = frozenset({"head", "style", "script", "title"})
-
-
-class _Page(HTMLParser):
-    """What the checks need from an HTML part: URLs, images, CSS and the visible text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.anchors: list[str] = []
-        self.images: list[tuple[str, dict[str, str]]] = []
-        self.styles: list[tuple[str, str]] = []
-        self.style_blocks: list[str] = []
-        self.stylesheets: list[str] = []
-        self.chunks: list[str] = []
-        self._hidden = 0
-        self._in_style = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {name: value or "" for name, value in attrs}
-        if tag == "a" and "href" in values:
-            self.anchors.append(values["href"].strip())
-        elif tag == "img":
-            self.images.append((values.get("src", "").strip(), values))
-        elif tag == "link" and "stylesheet" in values.get("rel", "").lower().split():
-            self.stylesheets.append(values.get("href", ""))
-        if values.get("style", "").strip():
-            self.styles.append((_describe(tag, values), values["style"]))
-        if tag in _HIDDEN_TAGS:
-            self._hidden += 1
-            self._in_style = tag == "style"
-        elif tag not in _INLINE_TAGS:
-            self.chunks.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        if tag in _HIDDEN_TAGS:
-            self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN_TAGS:
-            self._hidden = max(0, self._hidden - 1)
-            self._in_style = False
-        elif tag not in _INLINE_TAGS:
-            self.chunks.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_style:
-            self.style_blocks.append(data)
-        elif not self._hidden:
-            self.chunks.append(data)
-
-    @property
-    def text(self) -> str:
-        """The visible text with whitespace collapsed."""
-        return _squash("".join(self.chunks))
-
-
-def _describe(tag: str, attrs: Mapping[str, str]) -> str:
-    """A short name for an element: <td class="item">."""
-    for name in ("class", "id"):
-        if attrs.get(name):
-            return f'<{tag} {name}="{attrs[name]}">'
-    return f"<{tag}>"
-
-
-def _read(html: str) -> _Page:
-    page = _Page()
-    page.feed(html)
-    page.close()
-    return page
-
-
-def _scheme(url: str) -> str:
-    try:
-        return urlsplit(url).scheme.lower()
-    except ValueError:  # e.g. an unclosed IPv6 bracket: not a usable web address either
-        return ""
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _urls_in(html: str) -> list[str]:
-    page = _read(html)
-    return [*page.anchors, *(src for src, _ in page.images)]
-
-
 # ----- where a URL comes from ----------------------------------------------------------------
 
 
@@ -212,13 +119,13 @@ def _places(issue: Issue) -> tuple[list[tuple[_Place, str]], dict[str, list[_Pla
         if place not in urls.setdefault(url, []):
             urls[url].append(place)
 
-    for url in _urls_in(str(view.intro_html)):
+    for url in scan(str(view.intro_html)).urls:
         add(url, intro)
     for number, (item, shown) in enumerate(zip(issue.items, view.items, strict=True), start=1):
         place = _item_place(number, item.title)
         fields.append((place, item.title))
         fields.append((place, item.body))
-        for url in _urls_in(f"{shown.title_html}{shown.body_html}"):
+        for url in scan(f"{shown.title_html}{shown.body_html}").urls:
             add(url, place)
         if item.link:
             fields.append((place, f"{item.link.url} {item.link.label or ''}"))
@@ -227,13 +134,13 @@ def _places(issue: Issue) -> tuple[list[tuple[_Place, str]], dict[str, list[_Pla
             fields.append((place, f"{item.image.url} {item.image.alt}"))
             add(item.image.url, _Place(place.where, place.label, "image"))
     fields.append((outro, f"{issue.outro_title}\n{issue.outro}"))
-    for url in _urls_in(str(view.outro_html)):
+    for url in scan(str(view.outro_html)).urls:
         add(url, outro)
     return fields, urls
 
 
 def _item_place(number: int, title: str) -> _Place:
-    title = _squash(title)
+    title = squash(title)
     if len(title) > _TITLE_SHOWN:
         title = title[: _TITLE_SHOWN - 1].rstrip() + "…"
     label = f"item {number} “{title}”" if title else f"item {number}"
@@ -262,7 +169,7 @@ class _Subject:
     settings: Settings
     html: str  # the sample reader's HTML part
     text: str  # the sample reader's text part
-    page: _Page  # the HTML part with each per-recipient value replaced by its _slot
+    page: Page  # the HTML part with each per-recipient value replaced by its _slot
     fields: list[tuple[_Place, str]]
     urls: dict[str, list[_Place]]
 
@@ -273,7 +180,7 @@ class _Subject:
         marked = content.html.fill({key: _slot(key) for key in content.html.keys})
         fields, urls = _places(issue)
         return cls(
-            issue, sample, settings, sample.html(), sample.text(), _read(marked), fields, urls
+            issue, sample, settings, sample.html(), sample.text(), scan(marked), fields, urls
         )
 
 
@@ -318,7 +225,7 @@ def _check_subject(s: _Subject) -> Iterator[Finding]:
 
 def _check_preheader(s: _Subject) -> Iterator[Finding]:
     """The preheader is set, short enough, and shown by the template."""
-    preheader = _squash(s.issue.preheader)
+    preheader = squash(s.issue.preheader)
     if not preheader:
         snippet = inbox_snippet(s.html, 60)
         yield _warning(
@@ -427,7 +334,7 @@ def _check_footer(s: _Subject) -> Iterator[Finding]:
             f"`Unsubscribe: {{{{ unsubscribe_url }}}}` at the end of {TEXT_TEMPLATE}.",
             TEXT_TEMPLATE,
         )
-    address = _squash(s.settings.publication.address)
+    address = squash(s.settings.publication.address)
     if not address:
         yield _error(
             "no-address",
@@ -443,7 +350,7 @@ def _check_footer(s: _Subject) -> Iterator[Finding]:
             f"{{{{ publication.address }}}} in {footer}.",
             HTML_TEMPLATE,
         )
-    if address.casefold() not in _squash(s.text).casefold():
+    if address.casefold() not in squash(s.text).casefold():
         yield _error(
             "no-address",
             "The text part does not show the publication's postal address; add "
@@ -455,119 +362,20 @@ def _check_footer(s: _Subject) -> Iterator[Finding]:
 # ----- CSS that major clients ignore ---------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _CssRule:
-    """A property (and value) some major client ignores, why, and what to do instead."""
-
-    label: str
-    matches: Callable[[str, str], bool]
-    clients: str
-    fix: str
-
-
-def _prop(pattern: str, value: str | None = None) -> Callable[[str, str], bool]:
-    prop_re = re.compile(pattern)
-    value_re = re.compile(value, re.I) if value else None
-    return lambda prop, val: bool(
-        prop_re.fullmatch(prop) and (value_re is None or value_re.search(val))
-    )
-
-
-_TABLES = "lay it out with tables, as the default theme does"
-_CSS_RULES: tuple[_CssRule, ...] = (
-    _CssRule(
-        "display: flex",
-        _prop("display", r"\b(?:inline-)?flex\b"),
-        "Outlook for Windows and some Gmail apps ignore it",
-        _TABLES,
-    ),
-    _CssRule(
-        "display: grid",
-        _prop("display", r"\b(?:inline-)?grid\b"),
-        "Outlook and Gmail ignore it",
-        _TABLES,
-    ),
-    _CssRule(
-        "position: absolute/fixed",
-        _prop("position", r"\b(?:absolute|fixed)\b"),
-        "Gmail removes it and Outlook ignores it",
-        "place things with tables and padding",
-    ),
-    _CssRule(
-        "float",
-        _prop("float", r"^\s*(?!none\b)\w"),
-        "Outlook for Windows ignores it",
-        'use align="left" or align="right" on a table or image',
-    ),
-    _CssRule(
-        "background-image",
-        _prop("background(?:-image)?", r"url\("),
-        "Outlook for Windows shows no CSS background images without VML",
-        "add a background-color fallback and VML for Outlook, or use an <img>",
-    ),
-    _CssRule(
-        "CSS variables",
-        lambda prop, value: prop.startswith("--") or bool(re.search(r"var\(\s*--", value)),
-        "Gmail and Outlook drop them",
-        "write the values out",
-    ),
-    _CssRule(
-        "transform",
-        _prop(r"(?:-webkit-|-ms-)?transform"),
-        "Outlook and Gmail ignore it",
-        "use a plain layout or an image",
-    ),
-    _CssRule(
-        "animation/transition",
-        _prop(r"(?:-webkit-)?(?:animation|transition)(?:-[\w-]+)?"),
-        "Gmail and Outlook ignore it",
-        "make the message read well without it",
-    ),
-)
-_AT_RULES: tuple[tuple[str, str, str], ...] = (
-    ("@import", "Gmail and Outlook do not load imported stylesheets", "put the rules inline"),
-    (
-        "@font-face",
-        "Gmail and Outlook for Windows ignore web fonts",
-        "keep web-safe fonts in font-family",
-    ),
-)
-_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-_BLOCK = re.compile(r"\{([^{}]*)\}")
-
-
-def _declarations(css: str) -> Iterator[tuple[str, str]]:
-    for chunk in css.split(";"):
-        prop, sep, value = chunk.partition(":")
-        if sep and prop.strip():
-            yield prop.strip().lower(), value.strip()
-
-
-def _style_declarations(page: _Page) -> Iterator[tuple[str, str, str]]:
-    """(where, property, value) for every style attribute and every <style> rule."""
-    for where, style in page.styles:
-        for prop, value in _declarations(style):
-            yield f"{where} style", prop, value
-    for block in page.style_blocks:
-        for body in _BLOCK.findall(_COMMENT.sub("", block)):
-            for prop, value in _declarations(body):
-                yield "<style> block", prop, value
-
-
 def _check_css(s: _Subject) -> Iterator[Finding]:
     """Properties and values that Gmail, Outlook or Apple Mail ignore or strip."""
     found: dict[str, list[str]] = {}
-    for where, prop, value in _style_declarations(s.page):
-        for rule in _CSS_RULES:
+    for where, prop, value in css_support.declarations(s.page):
+        for rule in css_support.CSS_RULES:
             if rule.matches(prop, value):
                 found.setdefault(rule.label, []).append(where)
-    for rule in _CSS_RULES:
+    for rule in css_support.CSS_RULES:
         if wheres := found.get(rule.label):
             yield _css_finding(rule.label, rule.clients, rule.fix, wheres)
-    css = _COMMENT.sub("", "\n".join(s.page.style_blocks)).lower()
-    for at_rule, clients, fix in _AT_RULES:
-        if at_rule in css:
-            yield _css_finding(at_rule, clients, fix, ["<style> block"])
+    css = css_support.style_block_css(s.page)
+    for at_rule in css_support.AT_RULES:
+        if at_rule.keyword in css:
+            yield _css_finding(at_rule.keyword, at_rule.clients, at_rule.fix, ["<style> block"])
     if s.page.stylesheets:
         yield _css_finding(
             "<link rel=stylesheet>",
@@ -691,10 +499,17 @@ def _check_structure(s: _Subject) -> Iterator[Finding]:
         )
 
 
+def _scheme(url: str) -> str:
+    try:
+        return urlsplit(url).scheme.lower()
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not a usable web address either
+        return ""
+
+
 def _check_relative_links(s: _Subject) -> Iterator[Finding]:
     """Links without a scheme go nowhere in a mail client."""
     seen: set[str] = set()
-    for url in [*s.page.anchors, *(src for src, _ in s.page.images)]:
+    for url in s.page.urls:
         if url in seen or _MARK in url or url in ("", "#") or url.startswith("#"):
             continue
         seen.add(url)
@@ -728,9 +543,8 @@ def _link_targets(s: _Subject) -> dict[str, list[_Place]]:
     the sample reader's token would only prove that the sample reader can unsubscribe.
     """
     targets: dict[str, list[_Place]] = {}
-    page_urls = [*s.page.anchors, *(src for src, _ in s.page.images)]
     draft_urls = [url for url, places in s.urls.items() if any(p.kind != "text" for p in places)]
-    for url in [*page_urls, *draft_urls]:
+    for url in [*s.page.urls, *draft_urls]:
         if _MARK in url or _scheme(url) not in ("http", "https"):
             continue
         targets.setdefault(url, s.urls.get(url, []))

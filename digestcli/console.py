@@ -1,4 +1,4 @@
-"""Rich consoles for stdout and stderr, and the terminal preview of a rendered issue."""
+"""Every Rich console, built from the command's environment, and the terminal issue preview."""
 
 from __future__ import annotations
 
@@ -28,21 +28,22 @@ _ACCENT = "bold dark_orange3"
 
 
 def make_console(
-    *, stderr: bool = False, env: Mapping[str, str] | None = None, file: IO[str] | None = None
+    *, env: Mapping[str, str], stderr: bool = False, file: IO[str] | None = None
 ) -> Console:
-    """A Rich console on stdout (or stderr) that honours NO_COLOR."""
-    environ = os.environ if env is None else env
+    """A Rich console on stdout (or stderr) set up from env: NO_COLOR, TERM, COLUMNS and so on."""
     # no-color.org: NO_COLOR set to any non-empty value turns colour off.
-    no_color = bool(environ.get("NO_COLOR"))
-    return Console(file=file, stderr=stderr, no_color=no_color, highlight=False)
+    no_color = bool(env.get("NO_COLOR"))
+    # Rich would read TERM, COLUMNS, FORCE_COLOR and the like from os.environ; the command's own
+    # environment (the one tests replace) is the one to obey.
+    return Console(file=file, stderr=stderr, no_color=no_color, highlight=False, _environ=env)
 
 
-def stdout_console(env: Mapping[str, str] | None = None) -> Console:
+def stdout_console(env: Mapping[str, str]) -> Console:
     """The console for data."""
     return make_console(env=env)
 
 
-def stderr_console(env: Mapping[str, str] | None = None) -> Console:
+def stderr_console(env: Mapping[str, str]) -> Console:
     """The console for progress, hints and errors."""
     return make_console(stderr=True, env=env)
 

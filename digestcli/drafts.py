@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from digestcli import fsutil
 from digestcli.errors import DraftError
 from digestcli.models import Image, Issue, Item, Link
 
@@ -591,21 +590,8 @@ def load_draft(path: Path) -> Draft:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write text to path via a temp file and rename, so no reader ever sees half a file."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a draft's text whole or not at all, flushed to disk (see fsutil.write_atomic)."""
+    fsutil.write_atomic(path, text)
 
 
 def save_draft(draft: Draft) -> None:

@@ -10,15 +10,16 @@ import nh3
 from markdown_it import MarkdownIt
 from markdown_it.tree import SyntaxTreeNode
 
+from digestcli.scan import INLINE_TAGS
+
 #: URL schemes a link may keep; anything else (javascript:, data:, vbscript:...) loses its href.
 LINK_SCHEMES = frozenset({"http", "https", "mailto"})
 #: Images are fetched by the mail client, so only web URLs make sense.
 IMAGE_SCHEMES = frozenset({"http", "https"})
 
-_INLINE_TAGS = frozenset(
-    {"a", "abbr", "b", "br", "code", "del", "em", "i", "mark", "s", "small", "span", "strong"}
-    | {"sub", "sup", "u"}
-)
+# What a headline may hold: the scanner's inline tags but <font>, which is for template authors
+# (drafts get their look from the theme), plus line breaks and deletions.
+_INLINE_TAGS = (INLINE_TAGS - {"font"}) | {"br", "del"}
 _BLOCK_TAGS = _INLINE_TAGS | frozenset(
     {"blockquote", "dd", "div", "dl", "dt", "figcaption", "figure", "h1", "h2", "h3", "h4"}
     | {"h5", "h6", "hr", "img", "li", "ol", "p", "pre", "table", "tbody", "td", "tfoot"}

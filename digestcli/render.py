@@ -8,7 +8,6 @@ import secrets
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from digestcli.config import Publication, Settings
 from digestcli.errors import TemplateError
 from digestcli.message import build_message, to_bytes
 from digestcli.models import Content, Image, Issue, Link, MergeText, Message, Recipient
+from digestcli.scan import scan, squash
 from digestcli.tokens import load_secret, sign
 
 HTML_TEMPLATE = "email.html.j2"
@@ -380,48 +380,14 @@ def write_files(message: Message, out_dir: Path) -> RenderedFiles:
     return files
 
 
-_INLINE_TAGS = frozenset(
-    {"a", "abbr", "b", "code", "em", "i", "mark", "s", "small", "span", "strong", "sub", "sup"}
-    | {"u"}
-)
 # The preheader's &zwnj;&nbsp; padding: where an inbox preview runs out of visible text.
 _PADDING = re.compile(r"(?:\u200c\s*){3,}")
 
 
-class _Snippet(HTMLParser):
-    """Collects the body text of an HTML message, hidden preheader included."""
-
-    _SKIP = frozenset({"head", "style", "script", "title"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-        elif tag not in _INLINE_TAGS:
-            self.chunks.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag not in _INLINE_TAGS:
-            self.chunks.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.chunks.append(data)
-
-
 def inbox_snippet(html: str, limit: int = 140) -> str:
     """The text an inbox shows after the subject: the body's start, up to preheader padding."""
-    parser = _Snippet()
-    parser.feed(html)
-    parser.close()
-    text = _PADDING.split("".join(parser.chunks), maxsplit=1)[0]
-    snippet = " ".join(text.split())
+    text = _PADDING.split(scan(html).raw_text, maxsplit=1)[0]
+    snippet = squash(text)
     return snippet if len(snippet) <= limit else snippet[: limit - 1].rstrip() + "…"
 
 

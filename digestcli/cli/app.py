@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import click
 import typer
 from click.exceptions import ClickException
 from typer.core import TyperGroup
@@ -80,13 +81,19 @@ def root(
     ctx.obj = State(workspace_override=workspace)
 
 
-def state(ctx: typer.Context) -> State:
+def state(ctx: click.Context) -> State:
     """The State of this invocation."""
     obj = ctx.find_root().obj
     if not isinstance(obj, State):  # called outside the app (should not happen)
         obj = State()
         ctx.find_root().obj = obj
     return obj
+
+
+def current_env() -> dict[str, str]:
+    """The running command's environment (its State's), or os.environ outside a command."""
+    ctx = click.get_current_context(silent=True)
+    return state(ctx).env if ctx is not None else dict(os.environ)
 
 
 def out(text: str = "") -> None:

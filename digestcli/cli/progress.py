@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -18,17 +16,20 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from digestcli.cli.app import current_env
+from digestcli.console import stderr_console, stdout_console
 from digestcli.sending import Progress as SendProgress
 
 
-def _stderr() -> Console:
-    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")))
-
-
 @contextmanager
-def send_progress() -> Iterator[Callable[[SendProgress], None]]:
-    """A progress bar on stderr (rate, ETA, sent and failed); yields the update callback."""
-    console = _stderr()
+def send_progress(
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Callable[[SendProgress], None]]:
+    """A progress bar on stderr (rate, ETA, sent and failed); yields the update callback.
+
+    `env` is the command's environment; None takes the running command's (cli.app.current_env).
+    """
+    console = stderr_console(current_env() if env is None else env)
     bar = Progress(
         TextColumn("[bold]Sending"),
         BarColumn(),
@@ -59,9 +60,12 @@ def send_progress() -> Iterator[Callable[[SendProgress], None]]:
         yield update
 
 
-def show_status(data: dict[str, Any]) -> None:
-    """The campaign's counts, failures and uncertain recipients, for people."""
-    console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
+def show_status(data: dict[str, Any], env: Mapping[str, str] | None = None) -> None:
+    """The campaign's counts, failures and uncertain recipients, for people.
+
+    `env` is the command's environment; None takes the running command's (cli.app.current_env).
+    """
+    console = stdout_console(current_env() if env is None else env)
     counts = data["counts"]
     console.print(
         f"[bold]{data['draft']}[/] to list [bold]{data['list']}[/] via {data['transport']}: "

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import ClassVar, Self
 
 from digestcli.config import TransportSettings
 from digestcli.errors import ConfigError, TemporaryFailure
+from digestcli.fsutil import write_atomic
 from digestcli.message import to_bytes
 from digestcli.models import BatchKey, Message, Result
 from digestcli.transports.base import Capabilities, Transport
@@ -135,7 +135,8 @@ class OutboxTransport(Transport):
             folder.path.mkdir(parents=True, exist_ok=True)
             for message in messages:
                 path = folder.file_for(recipient_slug(message.to.email))
-                _write_atomically(path, to_bytes(message))
+                # Not flushed to disk, as before: an fsync made each file ~5x slower to write.
+                write_atomic(path, to_bytes(message), mode=0o600, durable=False)
                 results.append(Result(email=message.to.email, ok=True, provider_id=str(path)))
         except PermissionError as exc:
             raise ConfigError(
@@ -148,16 +149,3 @@ class OutboxTransport(Transport):
                 f"could not write to the outbox folder {folder.path} ({exc.strerror or exc})."
             ) from exc
         return results
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    # A reader (or a crash) sees the old file or the new one, never half a message. The temp
-    # name starts with a dot so a folder scan never takes it for a message.
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".eml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
