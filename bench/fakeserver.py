@@ -28,6 +28,8 @@ from typing import Any
 
 import httpx
 
+from digestcli.ratelimit import TokenBucket
+
 MAILGUN_DOMAIN = "mg.example.org"
 CONTROL = "/_bench/"
 
@@ -150,26 +152,6 @@ def http_response(status: int, body: bytes = b"", headers: Sequence[tuple[str, s
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-class Bucket:
-    """A token bucket: rate tokens per second, at most burst saved up."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = max(1.0, burst)
-        self.tokens = self.burst
-        self.stamp = time.monotonic()
-
-    def take(self) -> float:
-        """0 when a request may pass, else seconds until the next token."""
-        now_ = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now_ - self.stamp) * self.rate)
-        self.stamp = now_
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
-
-
 class FakeProvider:
     """Answers one provider's send endpoint the way the real API does on success and 429."""
 
@@ -177,11 +159,15 @@ class FakeProvider:
         self.spec = spec
         self.provider = PROVIDERS[spec.kind]
         self.stats = Stats()
-        self.bucket = Bucket(spec.rate, spec.burst) if spec.rate > 0 else None
+        self.bucket = self.new_bucket()
         self.idempotent: dict[str, bytes] = {}
         self.captured = 0
         self.ids = 0
         self.stop = asyncio.Event()
+
+    def new_bucket(self) -> TokenBucket | None:
+        """A full bucket at the spec's rate, or None when the spec sets no limit."""
+        return TokenBucket(self.spec.rate, self.spec.burst) if self.spec.rate > 0 else None
 
     def handle(self, head: Head, body: bytes) -> bytes:
         """The response bytes for one request."""
@@ -209,11 +195,9 @@ class FakeProvider:
         if key and key in self.idempotent:
             stats.replayed += 1  # Resend answers a known key from its record, sending nothing
             return self.idempotent[key]
-        if self.bucket is not None:
-            wait = self.bucket.take()
-            if wait > 0:
-                stats.throttled += 1
-                return self.throttle(wait)
+        if self.bucket is not None and not self.bucket.try_take():
+            stats.throttled += 1
+            return self.throttle(self.bucket.wait())
         if self.captured < self.spec.capture_count and self.spec.capture_dir:
             self.capture(head, body)
         recipients = provider.recipient.findall(body)
@@ -298,8 +282,7 @@ class FakeProvider:
         if command == "reset":
             self.stats = Stats()
             self.idempotent.clear()
-            if self.bucket is not None:
-                self.bucket = Bucket(self.spec.rate, self.spec.burst)
+            self.bucket = self.new_bucket()
             return http_response(200, b"{}")
         if command == "stop":
             self.stop.set()
