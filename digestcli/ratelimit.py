@@ -1,4 +1,4 @@
-"""The rate limiter every sending worker shares: token buckets that learn a pace from 429s."""
+"""The rate limiter sending workers share (it learns a pace from 429s), and a token bucket."""
 
 from __future__ import annotations
 
