@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/ratelimit.py [--rate R] [--burst B] [--recipients N]
                                          [--batch-size S] [--concurrency C]
                                          [--transports postmark,...] [--pacing paced,unpaced]
 
-The fake provider of bench/send.py, in its own process, holds a token bucket (R requests/s,
+The fake provider of bench/fakeserver.py, in its own process, holds a token bucket (R requests/s,
 B saved up) and answers 429 beyond it with the provider's own signals: Retry-After and
 ratelimit-* (Resend), X-RateLimit-Reset (SendGrid), "try again after N seconds" (Mailgun),
 nothing at all (Postmark). Up to three runs per transport:
@@ -28,10 +28,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fakeserver import PROVIDERS, ServerProcess, ServerSpec
 from send import (
-    PROVIDERS,
-    ServerProcess,
-    ServerSpec,
     digest_send,
     insert_subscribers,
     journal_states,

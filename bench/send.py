@@ -5,450 +5,52 @@ Run: .venv/bin/python bench/send.py [--recipients N] [--transports postmark,send
 
 For each transport: a temporary workspace (the repository's digest.toml, templates and example
 draft) with N active subscribers on `default` and no rate limit ([sending] rate = 0,
-requests_per_second = inf); a fake provider in a separate process that speaks the API on
-127.0.0.1; `digest send --yes` as a child process (wall time, CPU, peak RSS from wait4); a
-check that every journal row is `sent` and that the server got each recipient exactly once;
-then a bare httpx loop in this process that replays the request bodies digest sent to the
-same server at the same concurrency: the server's own ceiling. --profile DIR runs digest under
-cProfile (main thread only: the workers are threads) and keeps DIR/<transport>.prof.
+requests_per_second = inf); a fake provider (bench/fakeserver.py) in a separate process that
+speaks the API on 127.0.0.1; `digest send --yes` as a child process (wall time, CPU, peak RSS
+from wait4); a check that every journal row is `sent` and that the server got each recipient
+exactly once; then a bare httpx loop in this process that replays the request bodies digest
+sent to the same server at the same concurrency: the server's own ceiling. --profile DIR runs
+digest under cProfile (main thread only: the workers are threads) and keeps DIR/<transport>.prof.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import math
-import multiprocessing
 import os
-import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
+from fakeserver import MAILGUN_DOMAIN, PROVIDERS, ServerProcess, ServerSpec
 
 from digestcli.db import connect, now
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "benchmark-secret"
-MAILGUN_DOMAIN = "mg.example.org"
 RSS_TARGET_MB = 150.0
 RATIO_TARGET = 0.60
-CONTROL = "/_bench/"
-
-
-@dataclass(frozen=True)
-class Provider:
-    """What the benchmark needs to know about one mail service API."""
-
-    kind: str
-    secret_env: str
-    path: str
-    batch: int
-    target: float
-    auth_header: str
-    # Finds each recipient in a request body (one match per recipient, nothing else).
-    recipient: re.Pattern[bytes]
-
-
-_JSON_STRING = rb'"((?:[^"\\]|\\.)*)"'
-PROVIDERS: dict[str, Provider] = {
-    "postmark": Provider(
-        "postmark",
-        "DIGEST_POSTMARK_TOKEN",
-        "/email/batch",
-        500,
-        5_000,
-        "x-postmark-server-token",
-        re.compile(rb'"To":' + _JSON_STRING),
-    ),
-    "sendgrid": Provider(
-        "sendgrid",
-        "DIGEST_SENDGRID_API_KEY",
-        "/v3/mail/send",
-        1000,
-        20_000,
-        "authorization",
-        re.compile(rb'"to":\[\{"email":' + _JSON_STRING),
-    ),
-    "mailgun": Provider(
-        "mailgun",
-        "DIGEST_MAILGUN_API_KEY",
-        f"/v3/{MAILGUN_DOMAIN}/messages",
-        1000,
-        20_000,
-        "authorization",
-        re.compile(rb'name="to"\r\n(?:[^\r\n]+\r\n)*\r\n([^\r\n]*)\r\n'),
-    ),
-    "resend": Provider(
-        "resend",
-        "DIGEST_RESEND_API_KEY",
-        "/emails/batch",
-        100,
-        5_000,
-        "authorization",
-        re.compile(rb'"to":\[' + _JSON_STRING),
-    ),
+# Where digest reads each provider's API key from.
+SECRET_ENV = {
+    "postmark": "DIGEST_POSTMARK_TOKEN",
+    "sendgrid": "DIGEST_SENDGRID_API_KEY",
+    "mailgun": "DIGEST_MAILGUN_API_KEY",
+    "resend": "DIGEST_RESEND_API_KEY",
 }
-
-
-# ----- the fake provider (runs in its own process) ----------------------------------------------
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    """How the server process behaves: provider, optional rate limit, lifetime, capture."""
-
-    kind: str
-    deadline: float = 600.0
-    rate: float = 0.0
-    burst: float = 1.0
-    capture_dir: str | None = None
-    capture_count: int = 4
-
-
-@dataclass
-class Stats:
-    """What the server saw since the last reset (control requests excluded)."""
-
-    requests: int = 0
-    accepted: int = 0
-    throttled: int = 0
-    errors: int = 0
-    replayed: int = 0
-    recipients: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    first: float = 0.0
-    last: float = 0.0
-    cpu_start: float = field(default_factory=time.process_time)
-    seen: Counter[bytes] = field(default_factory=Counter)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The numbers, with the exactly-once summary instead of every address."""
-        return {
-            "requests": self.requests,
-            "accepted": self.accepted,
-            "throttled": self.throttled,
-            "errors": self.errors,
-            "replayed": self.replayed,
-            "recipients": self.recipients,
-            "unique": len(self.seen),
-            "duplicates": sum(n - 1 for n in self.seen.values() if n > 1),
-            "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
-            "first": self.first,
-            "last": self.last,
-            "cpu": time.process_time() - self.cpu_start,
-        }
-
-
-@dataclass(frozen=True)
-class Head:
-    """A parsed request line and headers."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    size: int
-    length: int
-    started: float
-
-
-_REASONS = {200: "OK", 202: "Accepted", 401: "Unauthorized", 404: "Not Found", 429: "Too Many"}
-
-
-def http_response(status: int, body: bytes = b"", headers: Sequence[tuple[str, str]] = ()) -> bytes:
-    """An HTTP/1.1 keep-alive response with a Content-Length body."""
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}"]
-    if body:
-        lines.append("Content-Type: application/json")
-    lines.append(f"Content-Length: {len(body)}")
-    lines += [f"{name}: {value}" for name, value in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-
-
-class Bucket:
-    """A token bucket: rate tokens per second, at most burst saved up."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = max(1.0, burst)
-        self.tokens = self.burst
-        self.stamp = time.monotonic()
-
-    def take(self) -> float:
-        """0 when a request may pass, else seconds until the next token."""
-        now_ = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now_ - self.stamp) * self.rate)
-        self.stamp = now_
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
-
-
-class FakeProvider:
-    """Answers one provider's send endpoint the way the real API does on success and 429."""
-
-    def __init__(self, spec: ServerSpec) -> None:
-        self.spec = spec
-        self.provider = PROVIDERS[spec.kind]
-        self.stats = Stats()
-        self.bucket = Bucket(spec.rate, spec.burst) if spec.rate > 0 else None
-        self.idempotent: dict[str, bytes] = {}
-        self.captured = 0
-        self.ids = 0
-        self.stop = asyncio.Event()
-
-    def handle(self, head: Head, body: bytes) -> bytes:
-        """The response bytes for one request."""
-        if head.path.startswith(CONTROL):
-            return self.control(head.path[len(CONTROL) :])
-        stats = self.stats
-        stats.requests += 1
-        stats.bytes_in += head.size + len(body)
-        stats.first = stats.first or head.started
-        response = self.answer(head, body)
-        stats.bytes_out += len(response)
-        stats.last = time.time()
-        return response
-
-    def answer(self, head: Head, body: bytes) -> bytes:
-        """Check the request, apply the rate limit, count recipients, answer."""
-        provider, stats = self.provider, self.stats
-        if head.method != "POST" or head.path != provider.path:
-            stats.errors += 1
-            return http_response(404, b'{"message":"not found"}')
-        if not head.headers.get(provider.auth_header):
-            stats.errors += 1
-            return http_response(401, b'{"message":"missing credentials"}')
-        key = head.headers.get("idempotency-key", "")
-        if key and key in self.idempotent:
-            stats.replayed += 1  # Resend answers a known key from its record, sending nothing
-            return self.idempotent[key]
-        if self.bucket is not None:
-            wait = self.bucket.take()
-            if wait > 0:
-                stats.throttled += 1
-                return self.throttle(wait)
-        if self.captured < self.spec.capture_count and self.spec.capture_dir:
-            self.capture(head, body)
-        recipients = provider.recipient.findall(body)
-        stats.accepted += 1
-        stats.recipients += len(recipients)
-        stats.seen.update(recipients)
-        response = self.success(recipients)
-        if key:
-            self.idempotent[key] = response
-        return response
-
-    def _id(self) -> str:
-        self.ids += 1
-        return f"{os.getpid():x}-{self.ids:09d}"
-
-    def success(self, recipients: list[bytes]) -> bytes:
-        """The provider's 2xx answer for an accepted batch."""
-        kind = self.spec.kind
-        if kind == "postmark":
-            stamp = b'","SubmittedAt":"2026-11-30T09:00:00.0000000Z","To":"'
-            parts = [
-                b'{"ErrorCode":0,"Message":"OK","MessageID":"'
-                + self._id().encode()
-                + stamp
-                + to  # still JSON-escaped, exactly as it came in
-                + b'"}'
-                for to in recipients
-            ]
-            return http_response(200, b"[" + b",".join(parts) + b"]")
-        if kind == "sendgrid":
-            return http_response(202, headers=[("X-Message-Id", self._id())])
-        if kind == "mailgun":
-            answer = {"id": f"<{self._id()}@{MAILGUN_DOMAIN}>", "message": "Queued. Thank you."}
-            return http_response(200, json.dumps(answer).encode())
-        ids = b",".join(b'{"id":"' + self._id().encode() + b'"}' for _ in recipients)
-        return http_response(200, b'{"data":[' + ids + b"]}")
-
-    def throttle(self, wait: float) -> bytes:
-        """The provider's 429, with the rate-limit headers it documents."""
-        kind, seconds = self.spec.kind, max(1, math.ceil(wait))
-        limit = str(round(self.spec.rate))
-        if kind == "postmark":  # documents no Retry-After: clients back off on their own
-            return http_response(429, b'{"ErrorCode":0,"Message":"Rate limit exceeded."}')
-        if kind == "sendgrid":
-            reset = str(math.ceil(time.time() + wait))
-            body = b'{"errors":[{"message":"too many requests","field":null,"help":null}]}'
-            headers = [
-                ("X-RateLimit-Limit", limit),
-                ("X-RateLimit-Remaining", "0"),
-                ("X-RateLimit-Reset", reset),
-            ]
-            return http_response(429, body, headers)
-        if kind == "mailgun":
-            message = (
-                f"Domain {MAILGUN_DOMAIN} is not allowed to send: account-requests-per-sec "
-                f"limit exceeded, try again after {seconds} seconds"
-            )
-            return http_response(429, json.dumps({"message": message}).encode())
-        body = json.dumps(
-            {"statusCode": 429, "name": "rate_limit_exceeded", "message": "Too many requests."}
-        ).encode()
-        headers = [
-            ("retry-after", str(seconds)),
-            ("ratelimit-limit", limit),
-            ("ratelimit-remaining", "0"),
-            ("ratelimit-reset", str(seconds)),
-        ]
-        return http_response(429, body, headers)
-
-    def capture(self, head: Head, body: bytes) -> None:
-        """Keep a few request bodies digest sent, for the bare loop to replay."""
-        assert self.spec.capture_dir is not None
-        base = Path(self.spec.capture_dir) / f"{self.captured:03d}"
-        base.with_suffix(".body").write_bytes(body)
-        base.with_suffix(".type").write_text(head.headers.get("content-type", ""))
-        self.captured += 1
-
-    def control(self, command: str) -> bytes:
-        """The benchmark's own endpoints: stats, reset, stop."""
-        if command == "stats":
-            return http_response(200, json.dumps(self.stats.as_dict()).encode())
-        if command == "reset":
-            self.stats = Stats()
-            self.idempotent.clear()
-            if self.bucket is not None:
-                self.bucket = Bucket(self.spec.rate, self.spec.burst)
-            return http_response(200, b"{}")
-        if command == "stop":
-            self.stop.set()
-            return http_response(200, b"{}")
-        return http_response(404, b"{}")
-
-
-class HTTPConnection(asyncio.Protocol):
-    """One keep-alive client connection: Content-Length request bodies, answers in order."""
-
-    def __init__(self, app: FakeProvider) -> None:
-        self.app = app
-        self.buffer = bytearray()
-        self.head: Head | None = None
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Remember where to write."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        """Parse as many complete requests as the buffer holds and answer each."""
-        self.buffer += data
-        assert self.transport is not None
-        while True:
-            if self.head is None:
-                end = self.buffer.find(b"\r\n\r\n")
-                if end < 0:
-                    return
-                self.head = parse_head(bytes(self.buffer[:end]), end + 4)
-                if self.head is None:
-                    self.transport.write(http_response(411, b'{"message":"length required"}'))
-                    self.transport.close()
-                    return
-            need = self.head.size + self.head.length
-            if len(self.buffer) < need:
-                return
-            body = bytes(self.buffer[self.head.size : need])
-            del self.buffer[:need]
-            head, self.head = self.head, None
-            self.transport.write(self.app.handle(head, body))
-
-
-def parse_head(raw: bytes, size: int) -> Head | None:
-    """The request line and headers; None when the body has no Content-Length."""
-    lines = raw.decode("latin-1").split("\r\n")
-    method, target, _ = lines[0].split(" ", 2)
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if "transfer-encoding" in headers:
-        return None
-    length = int(headers.get("content-length", "0"))
-    return Head(method, target.split("?", 1)[0], headers, size, length, time.time())
-
-
-async def _serve(spec: ServerSpec, ready: Connection) -> None:
-    app = FakeProvider(spec)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: HTTPConnection(app), "127.0.0.1", 0, backlog=256)
-    ready.send(server.sockets[0].getsockname()[1])
-    parent, ends = os.getppid(), time.monotonic() + spec.deadline
-    async with server:
-        # Bounded life: stop when asked, at the deadline, or when the parent is gone.
-        while not app.stop.is_set() and time.monotonic() < ends and os.getppid() == parent:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(app.stop.wait(), 0.5)
-
-
-def serve(spec: ServerSpec, ready: Connection) -> None:
-    """Entry point of the server process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent's Ctrl-C is the parent's
-    asyncio.run(_serve(spec, ready))
-
-
-class ServerProcess:
-    """A fake provider running in its own process on 127.0.0.1; stops itself at its deadline."""
-
-    def __init__(self, spec: ServerSpec) -> None:
-        self.spec = spec
-        context = multiprocessing.get_context("spawn")
-        receive, send = context.Pipe(duplex=False)
-        self.process = context.Process(target=serve, args=(spec, send), daemon=True)
-        self.process.start()
-        if not receive.poll(30):
-            self.process.kill()
-            raise RuntimeError("the fake provider did not start")
-        self.port: int = receive.recv()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.control = httpx.Client(base_url=self.base_url, trust_env=False, timeout=30)
-
-    def stats(self) -> dict[str, Any]:
-        """The server's counters."""
-        data: dict[str, Any] = self.control.get(CONTROL + "stats").json()
-        return data
-
-    def reset(self) -> None:
-        """Zero the counters and forget idempotency keys."""
-        self.control.post(CONTROL + "reset")
-
-    def close(self) -> None:
-        """Ask the server to stop; kill it if it does not."""
-        with contextlib.suppress(httpx.HTTPError):
-            self.control.post(CONTROL + "stop")
-        self.control.close()
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-
-    def __enter__(self) -> ServerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+# Recipients/s the whole digest process should reach with each transport.
+TARGETS = {"postmark": 5_000.0, "sendgrid": 20_000.0, "mailgun": 20_000.0, "resend": 5_000.0}
 
 
 # ----- the digest side ----------------------------------------------------------------------------
@@ -524,7 +126,7 @@ def digest_env(kind: str) -> dict[str, str]:
     env |= {
         "NO_COLOR": "1",
         "DIGEST_SECRET": SECRET,
-        PROVIDERS[kind].secret_env: "bench-key",
+        SECRET_ENV[kind]: "bench-key",
         "NO_PROXY": "127.0.0.1",
     }
     return env
@@ -741,7 +343,7 @@ def print_table(rows: list[Row], concurrency: int) -> None:
     for row in rows:
         ratio = row.rate / row.bare_rate if row.bare_rate else 0.0
         send_ratio = row.send_rate / row.bare_rate if row.bare_rate else 0.0
-        target = PROVIDERS[row.kind].target
+        target = TARGETS[row.kind]
         misses = []
         if row.rate < target:
             misses.append(f"rate<{target:,.0f}")

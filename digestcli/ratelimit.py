@@ -1,13 +1,51 @@
-"""The rate limiter every sending worker shares: token buckets that learn a pace from 429s."""
+"""The rate limiter sending workers share (it learns a pace from 429s), and a token bucket."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
 Clock = Callable[[], float]
+
+
+class TokenBucket:
+    """Rate tokens a second, at most burst saved up; says at once whether one may be taken.
+
+    For whoever must answer now rather than wait (a server choosing between serving and 429).
+    It starts full, so the first `burst` requests go through together.
+    """
+
+    def __init__(self, rate: float, burst: float = 1.0, *, clock: Clock = time.monotonic) -> None:
+        if not 0 < rate < math.inf:
+            raise ValueError(f"a token bucket needs a positive, finite rate, not {rate}")
+        self.rate = rate
+        self.burst = max(1.0, burst)  # below one token nothing could ever be taken
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._tokens = self.burst
+        self._stamp = clock()
+
+    def _refill(self) -> float:
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        return self._tokens
+
+    def try_take(self) -> bool:
+        """Take a token if there is one: True means go now, False means not yet."""
+        with self._lock:
+            if self._refill() >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+    def wait(self) -> float:
+        """Seconds until a token will be there (0 when one is now); takes nothing."""
+        with self._lock:
+            return max(0.0, 1.0 - self._refill()) / self.rate
 
 
 class RateLimiter:
