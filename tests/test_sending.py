@@ -16,6 +16,7 @@ from digestcli.errors import (
     ConfigError,
     Interrupted,
     PermanentFailure,
+    RecipientsRejected,
     TemporaryFailure,
 )
 from digestcli.journal import Campaign
@@ -25,6 +26,7 @@ from digestcli.retry import RetryPolicy
 from digestcli.sending import Sender
 from fakes import FakeClock, Mailbox, Script, content, memory, store
 
+BAD = {"user4@example.org", "user17@example.org"}
 UNSUB = Unsubscribe("https://example.org/u")
 ISSUE = Issue(title="Weekly", subject="Weekly")
 
@@ -426,3 +428,54 @@ def test_a_configured_request_rate_is_never_learned_over() -> None:
     clock.sleep(100)
     limiter.acquire(1)
     assert limiter.rps == 5
+
+
+def test_a_refusal_naming_recipients_fails_them_and_sends_the_rest_once(
+    db: sqlite3.Connection,
+) -> None:
+    box = Mailbox()
+
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
+        named = {i: f"bad {m.to.email}" for i, m in enumerate(messages) if m.to.email in BAD}
+        if named:
+            raise RecipientsRejected("HTTP 400: some addresses are invalid", named)
+        return None
+
+    counts = sender(db, campaign(db), box, script).run()
+    assert counts.sent == 93 and counts.failed == 2
+    assert sorted(journal.failures(db, 1)) == [(e, f"bad {e}") for e in sorted(BAD)]
+    assert set(box.received.values()) == {1} and not BAD & set(box.received)
+
+
+def test_a_refusal_naming_nobody_halves_the_batch_until_the_bad_one_stands_alone(
+    db: sqlite3.Connection,
+) -> None:
+    box = Mailbox()
+    keys: list[BatchKey | None] = []
+
+    def script(n: int, messages: Sequence[Message], key: BatchKey | None) -> list[Result] | None:
+        keys.append(key)
+        if any(m.to.email == "user3@example.org" for m in messages):
+            raise RecipientsRejected("HTTP 400: to parameter is not a valid address")
+        return None
+
+    counts = sender(db, campaign(db), box, script).run()
+    assert counts.sent == 94 and counts.failed == 1
+    assert journal.failures(db, 1) == [
+        ("user3@example.org", "HTTP 400: to parameter is not a valid address")
+    ]
+    assert set(box.received.values()) == {1}
+    # Batch 1 is user0-9; each refused part is halved, the part with user3 first.
+    first = [k.batch for k in keys if k is not None and k.batch.split(".")[0] == "1"]
+    assert first == [
+        "1",
+        "1.a",
+        "1.a.a",
+        "1.a.b",
+        "1.a.b.a",
+        "1.a.b.b",
+        "1.a.b.b.a",
+        "1.a.b.b.b",
+        "1.b",
+    ]
+    assert len(keys) == len(first) + 9  # the nine other batches went out whole

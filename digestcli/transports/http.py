@@ -21,6 +21,7 @@ from digestcli.errors import (
     ConfigError,
     DigestError,
     PermanentFailure,
+    RecipientsRejected,
     TemporaryFailure,
 )
 from digestcli.models import Message
@@ -146,8 +147,13 @@ class HTTPTransport(Transport):
         content: bytes | Body | None = None,
         files: list[tuple[str, tuple[None, str]]] | None = None,
         headers: Mapping[str, str] | None = None,
+        messages: Sequence[Message] = (),
     ) -> httpx.Response:
-        """POST to the API; any answer but 2xx becomes one of digest's errors."""
+        """POST to the API; any answer but 2xx becomes one of digest's errors.
+
+        messages are the batch the request carries, so that a refusal naming some of its
+        recipients fails only them (RecipientsRejected).
+        """
         client = self.client()
         payload: bytes | Iterator[bytes] | None = None
         if isinstance(content, Body):
@@ -187,7 +193,12 @@ class HTTPTransport(Transport):
                 f"({self.describe(exc)}); the batch may have been accepted."
             ) from exc
         if not response.is_success:
-            raise self.status_error(response)
+            error = self.status_error(response)
+            if type(error) is PermanentFailure and messages:
+                rejected = self.rejected(response, messages)
+                if rejected is not None:
+                    error = RecipientsRejected(str(error), rejected)
+            raise error
         return response
 
     def status_error(self, response: httpx.Response) -> DigestError:
@@ -211,6 +222,13 @@ class HTTPTransport(Transport):
                 f"({detail}); check [transport] base_url in digest.toml."
             )
         return PermanentFailure(f"{self.provider} rejected the batch (HTTP {status}): {detail}")
+
+    def rejected(
+        self, response: httpx.Response, messages: Sequence[Message]
+    ) -> dict[int, str] | None:
+        """Which messages a whole-request refusal blames: index -> reason, {} when it names
+        none, None when the refusal is not about recipients (overridden where known)."""
+        return None
 
     def detail(self, response: httpx.Response) -> str:
         """The provider's own explanation of an error answer, short and without the secret."""

@@ -25,6 +25,12 @@ from digestcli.transports.payload import (
 
 # Mailgun would substitute any of these in the content, whatever its case.
 _RECIPIENT = re.compile(r"%recipient\.", re.IGNORECASE)
+# A refusal about a recipient ("to parameter is not a valid address"), not the sender's.
+_RECIPIENT_ERROR = re.compile(
+    r"\b(?:to|recipients?)\b[^.]*\b(?:invalid|not a valid)\b"
+    r"|\b(?:invalid|not a valid)\b[^.]*\b(?:to|recipients?)\b",
+    re.IGNORECASE,
+)
 _TRY_AGAIN = re.compile(r"try again after (\d+(?:\.\d+)?) seconds?", re.IGNORECASE)
 # Mailgun tags are ASCII, at most 128 characters.
 _TAG_UNSAFE = re.compile(r"[^\x20-\x7e]")
@@ -94,7 +100,9 @@ class MailgunTransport(HTTPTransport):
             return []
         self.check_batch(messages)
         domain = quote(self.settings.domain or "", safe="")
-        response = self.post(f"/v3/{domain}/messages", files=self.files(messages, batch_key))
+        response = self.post(
+            f"/v3/{domain}/messages", files=self.files(messages, batch_key), messages=messages
+        )
         data = self.response_json(response)
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             raise AmbiguousFailure(
@@ -173,6 +181,23 @@ class MailgunTransport(HTTPTransport):
         if batch:
             form.append(("v:batch", batch))
         return form
+
+    def rejected(
+        self, response: httpx.Response, messages: Sequence[Message]
+    ) -> dict[int, str] | None:
+        """Mailgun refuses a whole message for one bad `to`, naming the address or nobody."""
+        if response.status_code != 400:
+            return None
+        text = self.detail(response)
+        lowered = text.lower()
+        blamed = {
+            i: f"Mailgun: {text}"
+            for i, message in enumerate(messages)
+            if re.search(rf"(?<![\w.+-]){re.escape(message.to.email.lower())}(?![\w.-])", lowered)
+        }
+        if blamed or _RECIPIENT_ERROR.search(text):
+            return blamed
+        return None
 
     def retry_after(self, response: httpx.Response) -> float | None:
         """Retry-After, else the N of Mailgun's "try again after N seconds"."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -21,6 +22,8 @@ from digestcli.transports.payload import (
     shared_content,
 )
 
+# The field SendGrid names when one recipient's address fails its validator.
+_PERSONALIZATION = re.compile(r"^personalizations\.(\d+)\.(?:to|cc|bcc)\b")
 # SendGrid caps a category name at 255 characters.
 _CATEGORY_LIMIT = 255
 
@@ -55,6 +58,7 @@ class SendGridTransport(HTTPTransport):
             "/v3/mail/send",
             content=json_body(self.payload(messages, batch_key)),
             headers={"Content-Type": "application/json"},
+            messages=messages,
         )
         provider_id = response.headers.get("x-message-id") or None
         return [Result(message.to.email, ok=True, provider_id=provider_id) for message in messages]
@@ -141,6 +145,32 @@ class SendGridTransport(HTTPTransport):
                 suffix = f" ({field})" if field and field != "null" else ""
                 messages.append(f"{error['message']}{suffix}")
         return "; ".join(messages)
+
+    def rejected(
+        self, response: httpx.Response, messages: Sequence[Message]
+    ) -> dict[int, str] | None:
+        """SendGrid refuses a whole request for one bad personalization and names its field
+        (`personalizations.3.to.0.email`): that index is the recipient to blame."""
+        try:
+            errors = response.json().get("errors")
+        except (ValueError, AttributeError):
+            return None
+        if not isinstance(errors, list):
+            return None
+        blamed: dict[int, str] = {}
+        about_recipients = False
+        for error in errors:
+            if not isinstance(error, dict):
+                continue
+            field = str(error.get("field") or "")
+            if not field.startswith("personalizations"):
+                continue
+            about_recipients = True
+            match = _PERSONALIZATION.match(field)
+            if match and int(match[1]) < len(messages):
+                reason = f"SendGrid: {error.get('message') or 'rejected'} ({field})"
+                blamed[int(match[1])] = self.redact(reason)
+        return blamed if about_recipients else None
 
     def retry_after(self, response: httpx.Response) -> float | None:
         """Retry-After, else X-RateLimit-Reset (a unix time) as seconds from now."""

@@ -340,6 +340,9 @@ class FakeProvider:
         self.delivered: list[Received] = []
         self.violations: list[str] = []
         self.answered: list[Reply] = []
+        # Addresses the provider's own validator refuses (stricter than email-validator),
+        # with the reason it gives where it gives one per address (Resend).
+        self.refused: dict[str, str] = {}
         self.release = threading.Event()
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
@@ -445,6 +448,9 @@ class FakeProvider:
             return self.error(status, "; ".join(problems)), None
         if scripted is not None and not scripted.process:
             return scripted, None
+        refusal = self.refuse(request)
+        if refusal is not None:
+            return refusal, None
         reply = self.accept(request)
         if self.validating and reply.status < 300:
             self.validate_reply(request, reply)
@@ -490,6 +496,10 @@ class FakeProvider:
     def check(self, request: Request) -> list[str]:
         """Rules from the provider's documentation that its spec does not state."""
         return []
+
+    def refuse(self, request: Request) -> Reply | None:
+        """The provider's answer to a request holding an address it refuses, else None."""
+        return None
 
     def accept(self, request: Request) -> Reply:
         """Deliver the batch and answer as the provider does on success."""
@@ -699,6 +709,20 @@ class SendGridFake(FakeProvider):
             problems.append("content: text/plain must come first")
         return problems
 
+    def refuse(self, request: Request) -> Reply | None:
+        """400 for the whole request, naming each refused address's personalization field."""
+        errors = [
+            {
+                "message": "Does not contain a valid address.",
+                "field": f"personalizations.{i}.to.{j}.email",
+                "help": "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html",
+            }
+            for i, item in enumerate(request.json()["personalizations"])
+            for j, address in enumerate(item.get("to", []))
+            if str(address.get("email", "")).lower() in self.refused
+        ]
+        return json_reply(400, {"errors": errors}) if errors else None
+
     def accept(self, request: Request) -> Reply:
         """Deliver one mail per personalization, substitutions done; 202 with an id."""
         mail = request.json()
@@ -821,6 +845,22 @@ class MailgunFake(FakeProvider):
                 problems.append(f"recipient-variables lacks {missing}")
         return problems
 
+    # Whether a refusal names the address; Mailgun's answers do both.
+    names_refused = True
+
+    def refuse(self, request: Request) -> Reply | None:
+        """400 for the whole message when a `to` is refused, naming it or not."""
+        bad = [
+            address
+            for name, value in self.fields(request)
+            if name == "to" and (address := _bare(value)).lower() in self.refused
+        ]
+        if not bad:
+            return None
+        if self.names_refused:
+            return json_reply(400, {"message": f"'{bad[0]}' is not a valid address"})
+        return self.error(400)
+
     def accept(self, request: Request) -> Reply:
         """Deliver one message per `to`, its variables substituted in a single pass."""
         fields = self.fields(request)
@@ -888,8 +928,6 @@ class ResendFake(FakeProvider):
     ) -> None:
         super().__init__(secret=secret, validate=validate, record=record)
         self.records: dict[str, _Record] = {}
-        # address -> reason Resend gives when it refuses that email
-        self.refused: dict[str, str] = {}
 
     def check_auth(self, request: Request) -> Reply | None:
         """401 without a key, 403 with a wrong one."""
