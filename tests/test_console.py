@@ -7,10 +7,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 
-from digestcli.cli.app import State, current_env
 from digestcli.cli.progress import send_progress, show_status
 from digestcli.console import make_console
 from digestcli.sending import Progress
@@ -35,28 +33,16 @@ def plain_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FORCE_COLOR", raising=False)
 
 
-def command(env: dict[str, str]) -> click.Context:
-    """A running command whose State carries env."""
-    return click.Context(click.Command("status"), obj=State(env=env))
-
-
 def test_a_console_takes_colour_and_width_from_the_env_it_is_given() -> None:
     console = make_console(env={"FORCE_COLOR": "1", "COLUMNS": "42"}, file=io.StringIO())
     assert (console.is_terminal, console.no_color, console.width) == (True, False, 42)
     assert make_console(env={"NO_COLOR": "x"}, stderr=True).no_color
 
 
-def test_the_running_command_env_is_its_state_env_and_os_environ_outside_one() -> None:
-    with command({"NO_COLOR": ""}):
-        assert current_env() == {"NO_COLOR": ""}
-    assert current_env()["NO_COLOR"] == "1"
-
-
 def test_status_prints_in_colour_when_the_command_env_asks_for_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    with command({"FORCE_COLOR": "1"}):
-        show_status(STATUS)
+    show_status(STATUS, env={"FORCE_COLOR": "1"})
     styled = capsys.readouterr().out
     assert "\x1b[1m2026-03-02-week-9.md\x1b[0m" in styled
     show_status(STATUS, env={})
@@ -73,7 +59,7 @@ def test_the_progress_bar_draws_only_on_a_terminal_of_the_command_env(
     with send_progress(env={}) as update:
         update(Progress(total=2, sent=1))
     assert capsys.readouterr().err == ""
-    with command({"FORCE_COLOR": "1", "COLUMNS": "100"}), send_progress() as update:
+    with send_progress(env={"FORCE_COLOR": "1", "COLUMNS": "100"}) as update:
         update(Progress(total=2, sent=2))
     drawn = capsys.readouterr().err
     assert "Sending" in drawn

@@ -72,6 +72,43 @@ def digest(root: Path, fake: FakeProvider, *args: str) -> subprocess.Popen[str]:
     )
 
 
+class Lines:
+    """A running process's stderr, read line by line as it comes (its stdout is drained)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._readers = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=lambda: process.stdout and process.stdout.read(), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            with self._lock:
+                self.lines.append(line)
+
+    def has(self, text: str) -> bool:
+        """Whether a line so far holds text."""
+        with self._lock:
+            return any(text in line for line in self.lines)
+
+    def finish(self) -> tuple[int, str]:
+        """Wait for the process; its exit code and whole stderr."""
+        code = self.process.wait(timeout=60)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        with self._lock:
+            return code, "".join(self.lines)
+
+
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     out, err = process.communicate(timeout=60)
     return process.returncode, out, err
@@ -196,11 +233,13 @@ def test_ctrl_c_finishes_the_batch_in_flight_and_resume_completes(
     with holding(FAKES[provider], 2, accepted=True) as fake:
         root = workspace(tmp_path, fake)
         process = digest(root, fake, "send", "--yes")
+        stderr = Lines(process)
         wait_for(held(fake).held.is_set, "the held request")
         process.send_signal(signal.SIGINT)
-        time.sleep(0.2)  # the signal must reach the process before its batch is answered
+        # The process says it took the signal before its batch is answered.
+        wait_for(lambda: stderr.has("Stopping: finishing the batches in flight"), "the stop")
         held(fake).go.set()
-        code, _, err = finish(process)
+        code, err = stderr.finish()
         assert code == 130, err
         assert "digest send --resume" in err
         assert "Traceback" not in err

@@ -90,12 +90,6 @@ def state(ctx: click.Context) -> State:
     return obj
 
 
-def current_env() -> dict[str, str]:
-    """The running command's environment (its State's), or os.environ outside a command."""
-    ctx = click.get_current_context(silent=True)
-    return state(ctx).env if ctx is not None else dict(os.environ)
-
-
 def out(text: str = "") -> None:
     """Write data to stdout."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -16,20 +16,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from digestcli.cli.app import current_env
 from digestcli.console import stderr_console, stdout_console
 from digestcli.sending import Progress as SendProgress
 
 
 @contextmanager
-def send_progress(
-    env: Mapping[str, str] | None = None,
-) -> Iterator[Callable[[SendProgress], None]]:
-    """A progress bar on stderr (rate, ETA, sent and failed); yields the update callback.
-
-    `env` is the command's environment; None takes the running command's (cli.app.current_env).
-    """
-    console = stderr_console(current_env() if env is None else env)
+def send_progress(env: Mapping[str, str]) -> Iterator[Callable[[SendProgress], None]]:
+    """A progress bar on stderr (rate, ETA, sent and failed); yields the update callback."""
+    console = stderr_console(env)
     bar = Progress(
         TextColumn("[bold]Sending"),
         BarColumn(),
@@ -60,12 +54,9 @@ def send_progress(
         yield update
 
 
-def show_status(data: dict[str, Any], env: Mapping[str, str] | None = None) -> None:
-    """The campaign's counts, failures and uncertain recipients, for people.
-
-    `env` is the command's environment; None takes the running command's (cli.app.current_env).
-    """
-    console = stdout_console(current_env() if env is None else env)
+def show_status(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    """The campaign's counts, failures and uncertain recipients, for people."""
+    console = stdout_console(env)
     counts = data["counts"]
     console.print(
         f"[bold]{data['draft']}[/] to list [bold]{data['list']}[/] via {data['transport']}: "

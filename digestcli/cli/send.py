@@ -194,7 +194,7 @@ def _run(plan: Plan, limit: int | None) -> SendReport:
     from digestcli.errors import Interrupted
 
     try:
-        with send_progress() as update, _ctrl_c() as stop:
+        with send_progress(plan.setup.env) as update, _ctrl_c() as stop:
             return run_send(plan, limit=limit, stop=stop, on_progress=update)
     except Interrupted:
         info("Interrupted: batches in flight were finished and saved.")
@@ -255,4 +255,4 @@ def status(
         return
     from digestcli.cli.progress import show_status
 
-    show_status(data)
+    show_status(data, state(ctx).env)
