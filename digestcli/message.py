@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from email.message import EmailMessage
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from digestcli.config import Unsubscribe
 from digestcli.errors import DraftError
@@ -31,12 +31,35 @@ def check_header(name: str, value: str) -> str:
     return value
 
 
+# Each base URL's cut (below), looked up once per recipient. A plain dict: behind an lru_cache
+# the lookup made unsubscribe_url a tenth slower than the string concatenation it replaced.
+_CUTS: dict[str, tuple[str, str]] = {}
+
+
+def _cut(base: str) -> tuple[str, str]:
+    """Split the base URL where the token's value goes: what comes before it, and after it."""
+    parts = urlsplit(base)
+    # The base's own parameters stay as written, in order; a token= of its own gives way to ours.
+    kept = [
+        field
+        for field in parts.query.split("&")
+        if field and unquote_plus(field.partition("=")[0]) != "token"
+    ]
+    head = urlunsplit(parts._replace(query="&".join([*kept, "token="]), fragment=""))
+    # The fragment stays last: a token after the '#' never reaches the server.
+    cut = head, f"#{parts.fragment}" if parts.fragment else ""
+    if len(_CUTS) >= 64:  # one base per send; only tests see many
+        _CUTS.clear()
+    _CUTS[base] = cut
+    return cut
+
+
 def unsubscribe_url(base: str, token: str) -> str:
-    """The reader's one-click unsubscribe URL: the configured URL plus ?token=."""
-    joiner = "&" if "?" in base else "?"
+    """The reader's one-click unsubscribe URL: the configured URL with token= in its query."""
+    head, tail = _CUTS.get(base) or _cut(base)
     # Tokens are URL-safe base64 and a dot; anything else is encoded (cheap path first).
     value = token if _URL_SAFE.fullmatch(token) else urlencode({"token": token})[6:]
-    return f"{base}{joiner}token={value}"
+    return f"{head}{value}{tail}"
 
 
 def recipient_values(recipient: Recipient, unsubscribe: str) -> dict[str, str]:

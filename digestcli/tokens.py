@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from digestcli.errors import ConfigError, UsageError
 
@@ -76,3 +77,21 @@ def verify(token: str, secret: bytes) -> tuple[str, str]:
     if not nl:
         raise bad
     return email, list_name
+
+
+def token_from_link(text: str) -> str:
+    """The token itself, from a bare token or an unsubscribe link carrying it as token=..."""
+    text = text.strip()
+    if "?" not in text and "://" not in text:
+        return text
+    parts = urlsplit(text)
+    # Links from before the token moved into the query carry it after a fragment
+    # (https://example.org/u#top?token=...), where it never reached the server: read it there.
+    for query in (parts.query, parts.fragment.partition("?")[2]):
+        values = [value for value in parse_qs(query).get("token", []) if value.strip()]
+        if values:
+            # Older links also kept a token= of the configured URL before digest's own.
+            return values[-1]
+    raise UsageError(
+        "that link carries no ?token=...; copy the whole unsubscribe link from the email."
+    )

@@ -267,16 +267,13 @@ def test_finding_a_workspace_checks_its_config(workspace: Path) -> None:
 
 
 def test_init_writes_a_config_that_loads(tmp_path: Path) -> None:
-    try:
-        workspace = init_workspace(tmp_path / "new", "Weekly Notes")
-    except ConfigError as exc:
-        if "default templates are missing" in str(exc):
-            pytest.skip("the default templates are not written yet")
-        raise
+    workspace = init_workspace(tmp_path / "new", "Weekly Notes")
     settings = workspace.settings()
     assert settings.publication.name == "Weekly Notes"
     assert settings.transport.kind == "outbox"
     assert (workspace.root / "drafts").is_dir()
+    assert (workspace.templates_dir / "email.html.j2").is_file()
+    assert (workspace.templates_dir / "email.txt.j2").is_file()
     assert ".digest/" in (workspace.root / ".gitignore").read_text(encoding="utf-8")
     with pytest.raises(ConfigError, match="already"):
         init_workspace(workspace.root)

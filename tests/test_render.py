@@ -6,9 +6,12 @@ import email
 import email.policy
 import re
 import shutil
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -469,19 +472,48 @@ def test_issue_view_renders_markdown_once_for_both_parts() -> None:
     assert view.intro_html == "<p>Hello <em>readers</em>, here is the week.</p>"
 
 
-def test_rendering_is_once_per_issue_and_cheap_per_recipient(tmp_path: Path) -> None:
+def test_rendering_is_once_per_issue_and_cheap_per_recipient(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jinja2
+    import premailer
+
+    # Spies that count and pass through: the rendering itself stays real.
+    calls: Counter[str] = Counter()
+
+    def counting(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls[name] += 1
+            return original(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(jinja2.Template, "render", counting("jinja", jinja2.Template.render))
+    monkeypatch.setattr(
+        premailer.Premailer, "transform", counting("premailer", premailer.Premailer.transform)
+    )
     cfg = make_settings(tmp_path)
     content = render_issue(make_issue(), cfg, THEME)
     assert isinstance(content, Content)
-    first = build_message(
-        content, Recipient("a@example.org"), token="a", unsubscribe=cfg.unsubscribe
-    )
-    second = build_message(
-        content, Recipient("b@example.org"), token="b", unsubscribe=cfg.unsubscribe
-    )
+    once = {"jinja": 2, "premailer": 1}  # the HTML and text templates; the HTML inlined once
+    assert calls == once
+    messages = [
+        build_message(
+            content,
+            Recipient(f"reader{n}@example.org", f"Reader {n}"),
+            token=f"t{n}",
+            unsubscribe=cfg.unsubscribe,
+        )
+        for n in range(25)
+    ]
+    for message in messages:
+        assert message.html() and message.text() and to_bytes(message, date=0)
+    # Per recipient, the slots are filled: no template runs and no CSS is inlined again.
+    assert calls == once
     # Same literals for everyone: the per-recipient step only fills the slots.
-    assert first.html().replace("a@example.org", "").replace("token=a", "") == (
-        second.html().replace("b@example.org", "").replace("token=b", "")
+    first, second = messages[:2]
+    assert first.html().replace("reader0", "").replace("Reader 0", "").replace("token=t0", "") == (
+        second.html().replace("reader1", "").replace("Reader 1", "").replace("token=t1", "")
     )
 
 

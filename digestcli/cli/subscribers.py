@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
-from urllib.parse import parse_qs, urlsplit
 
 import typer
 
@@ -242,10 +241,10 @@ def unsubscribe_link(
 ) -> None:
     """Verify a signed unsubscribe token (or link) and unsubscribe its subscriber."""
     from digestcli import subscribers as store
-    from digestcli.tokens import load_secret, verify
+    from digestcli.tokens import load_secret, token_from_link, verify
 
     st = state(ctx)
-    email, _list = verify(_token_of(token), load_secret(st.workspace().state_dir, st.env))
+    email, _list = verify(token_from_link(token), load_secret(st.workspace().state_dir, st.env))
     with _store(ctx) as db:
         found = store.get(db, email) or (
             None if email.isascii() else store.get(db, store.find_lowercased(db, email) or "")
@@ -256,16 +255,3 @@ def unsubscribe_link(
         email = found.email
         before = store.unsubscribe(db, email)
     info(_unsubscribed(email, before))
-
-
-def _token_of(text: str) -> str:
-    """The token itself, from a bare token or a link carrying it as ?token=..."""
-    text = text.strip()
-    if "?" not in text and "://" not in text:
-        return text
-    values = parse_qs(urlsplit(text).query).get("token")
-    if not values or not values[0].strip():
-        raise UsageError(
-            "that link carries no ?token=...; copy the whole unsubscribe link from the email."
-        )
-    return values[0]

@@ -26,6 +26,7 @@ import functools
 import hashlib
 import html
 import json
+import os
 import re
 import threading
 import uuid
@@ -82,9 +83,31 @@ def spec_path(provider: str) -> Path:
     return SPECS / SPEC_FILES[provider]
 
 
+class SpecMissing(AssertionError):
+    """A provider's spec is absent in CI, where the fakes must validate against it."""
+
+
+def in_ci() -> bool:
+    """Whether this run is CI (CI set and not empty, as test_browser.py reads it too)."""
+    return bool(os.environ.get("CI"))
+
+
 def has_spec(provider: str) -> bool:
-    """Whether the provider's spec is there to validate against."""
-    return spec_path(provider).is_file()
+    """Whether the provider's spec is there to validate against; in CI it must be.
+
+    Every test and fake that checks for a spec asks here, so one rule holds for all: outside
+    CI an absent ../shared only skips validation, in CI it fails the test that needed it.
+    """
+    path = spec_path(provider)
+    if path.is_file():
+        return True
+    if in_ci():
+        raise SpecMissing(
+            f"{path.resolve()} is missing: in CI the fake {provider} must validate requests "
+            "against the provider's spec. Put ../shared (with specs/) beside the repository; "
+            "without the CI variable set, validation is skipped."
+        )
+    return False
 
 
 # ----- specs, loaded once per test session ---------------------------------------------------
