@@ -13,6 +13,7 @@ from typing import BinaryIO
 from digestcli import subscribers as store
 from digestcli.db import transaction
 from digestcli.errors import DigestError, UsageError
+from digestcli.models import DEFAULT_LIST
 
 # Rows looked up and written per round trip.
 CHUNK = 500
@@ -81,7 +82,7 @@ def import_csv(
     db: sqlite3.Connection,
     path: Path,
     *,
-    list_name: str = store.DEFAULT_LIST,
+    list_name: str = DEFAULT_LIST,
     dry_run: bool = False,
 ) -> ImportReport:
     """Import subscribers from a CSV file into a list, all rows or none; dry_run writes nothing."""

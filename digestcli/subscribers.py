@@ -13,9 +13,8 @@ from email_validator import EmailNotValidError, validate_email
 
 from digestcli.db import now, transaction
 from digestcli.errors import DigestError, UsageError
-from digestcli.models import Recipient
+from digestcli.models import DEFAULT_LIST, Recipient
 
-DEFAULT_LIST = "default"
 ACTIVE = "active"
 STATES = ("active", "unsubscribed", "bounced", "complained")
 INACTIVE_STATES = ("unsubscribed", "bounced", "complained")
