@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,10 +11,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from digestcli import subscribers as store
-from digestcli.db import now, transaction
+from digestcli.db import transaction
 from digestcli.errors import DigestError, UsageError
+from digestcli.models import DEFAULT_LIST
 
-# Rows looked up and written per round trip; well under SQLite's bound-parameter limit.
+# Rows looked up and written per round trip.
 CHUNK = 500
 
 
@@ -82,7 +82,7 @@ def import_csv(
     db: sqlite3.Connection,
     path: Path,
     *,
-    list_name: str = store.DEFAULT_LIST,
+    list_name: str = DEFAULT_LIST,
     dry_run: bool = False,
 ) -> ImportReport:
     """Import subscribers from a CSV file into a list, all rows or none; dry_run writes nothing."""
@@ -274,63 +274,33 @@ def _flush(
             if report.dry_run
             else store.ensure_list(db, report.list_name)
         )
-    marks = ",".join("?" * len(rows))
-    # The email column is COLLATE NOCASE, so IN matches case-insensitively, using its index.
-    existing = {
-        store.fold(email): (subscriber_id, name, fields, state, bool(member))
-        for subscriber_id, email, name, fields, state, member in db.execute(
-            "SELECT s.id, s.email, s.name, s.fields, s.state, m.list_id IS NOT NULL "
-            "FROM subscribers s LEFT JOIN memberships m "
-            "ON m.subscriber_id = s.id AND m.list_id = ? "
-            f"WHERE s.email IN ({marks})",
-            [list_key, *(row.email for row in rows)],
-        )
-    }
-    stamp = now()
-    inserts: list[tuple[str, str, str, str, str, str]] = []
-    updates: list[tuple[str, str, str, str, int]] = []
+    known = store.lookup_batch(db, [row.email for row in rows], list_key)
+    new: list[store.NewSubscriber] = []
+    changed: list[store.Change] = []
     for row in rows:
-        found = existing.get(row.key)
+        found = known.get(row.key)
         if found is None:
             report.imported += 1
             report.added_to_list += 1
-            inserts.append(
-                (row.email, row.name, _dump(row.fields), row.state or "active", stamp, stamp)
+            new.append(
+                store.NewSubscriber(row.email, row.name, row.fields, row.state or store.ACTIVE)
             )
             continue
-        subscriber_id, old_name, old_json, old_state, member = found
-        old_fields = json.loads(old_json)
         # An empty cell changes nothing: a sparse file never erases what is stored.
-        fields = {**old_fields, **{k: v for k, v in row.fields.items() if v}}
-        name = row.name or old_name
+        fields = {**found.fields, **{k: v for k, v in row.fields.items() if v}}
+        name = row.name or found.name
         # Only ever away from active: an import never re-activates anybody.
-        state = row.state if row.state and old_state == store.ACTIVE else old_state
-        if old_state != store.ACTIVE:
-            report.kept_state.append(KeptState(row.line, row.email, old_state))
-        if (name, fields, state) != (old_name, old_fields, old_state):
+        state = row.state if row.state and found.state == store.ACTIVE else found.state
+        if found.state != store.ACTIVE:
+            report.kept_state.append(KeptState(row.line, row.email, found.state))
+        if (name, fields, state) != (found.name, found.fields, found.state):
             report.updated += 1
-            updates.append((name, _dump(fields), state, stamp, subscriber_id))
+            changed.append(store.Change(found.id, name, fields, state))
         else:
             report.unchanged += 1
-        if not member:
+        if not found.member:
             report.added_to_list += 1
     if not report.dry_run:
-        db.executemany(
-            "INSERT INTO subscribers(email, name, fields, state, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            inserts,
-        )
-        db.executemany(
-            "UPDATE subscribers SET name = ?, fields = ?, state = ?, updated_at = ? WHERE id = ?",
-            updates,
-        )
-        db.executemany(
-            "INSERT OR IGNORE INTO memberships(list_id, subscriber_id, created_at) "
-            "SELECT ?, id, ? FROM subscribers WHERE email = ?",
-            [(list_key, stamp, row.email) for row in rows],
-        )
+        assert list_key is not None  # ensure_list made it above
+        store.write_batch(db, list_key, new, changed, [row.email for row in rows])
     return list_key
-
-
-def _dump(fields: dict[str, str]) -> str:
-    return json.dumps(fields, ensure_ascii=False, sort_keys=True)

@@ -6,6 +6,10 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# The list commands use without --list (DESIGN §5). It lives here, not in subscribers.py, so that
+# the CLI can name it without importing the store, and email-validator with it, at start-up.
+DEFAULT_LIST = "default"
+
 
 @dataclass(frozen=True)
 class Link:

@@ -83,3 +83,11 @@ def test_editing_commands_do_not_import_the_renderer(
     modules = imported(with_draft, tmp_path, *args)
     assert "digestcli" in modules  # the probe really ran the CLI
     assert sorted(modules.intersection(HEAVY)) == []
+
+
+def test_start_up_does_not_import_the_subscriber_store(with_draft: Path, tmp_path: Path) -> None:
+    # email-validator takes ~30 ms to import (its compiled RFC patterns), a quarter of a start-up;
+    # only the subscriber commands need it, so the CLI names DEFAULT_LIST from digestcli.models.
+    modules = imported(with_draft, tmp_path, "items")
+    assert "digestcli" in modules
+    assert "email_validator" not in modules

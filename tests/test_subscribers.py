@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from digestcli import subscribers as store
-from digestcli.db import connect
+from digestcli.db import connect, transaction
 from digestcli.errors import DigestError, ExitStatus, UsageError
 from digestcli.models import Recipient
 
@@ -209,6 +209,73 @@ def test_export_writes_one_column_per_field(db: sqlite3.Connection) -> None:
     assert only.getvalue() == (
         'email,name,state,lists,city\na@example.org,"Smith, Ann",active,default;weekly,Oslo\n'
     )
+
+
+def test_lookup_batch_finds_addresses_in_any_case_with_their_membership_of_one_list(
+    db: sqlite3.Connection,
+) -> None:
+    store.add(db, "Ann@example.org", name="Ann", fields={"city": "Oslo"})
+    store.add(db, "bob@example.org", list_name="weekly")
+    store.set_state(db, "bob@example.org", "bounced")
+    ann, bob = store.get(db, "ann@example.org"), store.get(db, "bob@example.org")
+    assert ann is not None and bob is not None
+    weekly = store.list_id(db, "weekly")
+    asked = ["ANN@example.org", "bob@EXAMPLE.org", "carol@example.org"]
+    assert store.lookup_batch(db, asked, weekly) == {
+        "ann@example.org": store.Known(ann.id, "Ann", {"city": "Oslo"}, "active", member=False),
+        "bob@example.org": store.Known(bob.id, "", {}, "bounced", member=True),
+    }
+    # A dry run's list may not exist yet: nobody is a member of it.
+    assert [known.member for known in store.lookup_batch(db, asked, None).values()] == [
+        False,
+        False,
+    ]
+
+
+def test_lookup_batch_takes_more_addresses_than_one_statement_can_bind(
+    db: sqlite3.Connection,
+) -> None:
+    store.add(db, "last@example.org")
+    limit = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    asked = [f"user{i}@example.org" for i in range(limit)] + ["LAST@example.org"]
+    assert list(store.lookup_batch(db, asked, None)) == ["last@example.org"]
+
+
+def test_write_batch_creates_rewrites_and_puts_every_address_on_the_list(
+    db: sqlite3.Connection,
+) -> None:
+    store.add(db, "ann@example.org", name="Ann", fields={"city": "Oslo"})
+    ann = store.get(db, "ann@example.org")
+    assert ann is not None
+    weekly = store.ensure_list(db, "weekly")
+    with transaction(db):
+        store.write_batch(
+            db,
+            weekly,
+            new=[store.NewSubscriber("Bob@example.org", "Bob", {"tier": "gold"}, "bounced")],
+            changed=[store.Change(ann.id, "Ann S", {"city": "Bergen"}, "unsubscribed")],
+            members=["ANN@example.org", "Bob@example.org"],
+        )
+    with transaction(db):  # already on the list: nothing to do, and no error
+        store.write_batch(db, weekly, new=[], changed=[], members=["ann@example.org"])
+    assert [s.to_json() for s in store.iter_subscribers(db)] == [
+        {
+            "email": "ann@example.org",
+            "name": "Ann S",
+            "state": "unsubscribed",
+            "lists": ["default", "weekly"],
+            "fields": {"city": "Bergen"},
+        },
+        {
+            "email": "Bob@example.org",
+            "name": "Bob",
+            "state": "bounced",
+            "lists": ["weekly"],
+            "fields": {"tier": "gold"},
+        },
+    ]
+    bob = store.get(db, "bob@example.org")
+    assert bob is not None and bob.created_at == bob.updated_at != ""
 
 
 def test_list_names_must_be_one_non_empty_line(db: sqlite3.Connection) -> None:

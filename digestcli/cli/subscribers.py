@@ -14,6 +14,7 @@ import typer
 
 from digestcli.cli.app import app, info, out, state
 from digestcli.errors import UsageError
+from digestcli.models import DEFAULT_LIST
 
 if TYPE_CHECKING:
     from digestcli.importer import ImportReport
@@ -28,8 +29,6 @@ subscribers_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(subscribers_app)
-
-DEFAULT_LIST = "default"  # digestcli.subscribers.DEFAULT_LIST, without importing it here
 
 ListOption = Annotated[str, typer.Option("--list", "-l", help="List name.")]
 FilterOption = Annotated[
