@@ -6,11 +6,11 @@ import datetime as dt
 import re
 import sqlite3
 import unicodedata
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from digestcli import journal
+from digestcli.db import read_only
 from digestcli.drafts import load_draft, new_draft_text, write_atomic
 from digestcli.errors import DigestError, DraftError
 from digestcli.models import Issue
@@ -40,7 +40,7 @@ def sent_drafts(workspace: Workspace) -> set[str]:
         return set()
     try:
         # Read-only and closed at once: listing drafts must never create or lock the store.
-        with closing(sqlite3.connect(f"file:{workspace.db_path}?mode=ro", uri=True)) as db:
+        with read_only(workspace.db_path) as db:
             return journal.finished_drafts(db)
     except sqlite3.Error:
         return set()

@@ -110,6 +110,13 @@ def opened(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 @contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """An existing store opened read-only, closed on the way out; it creates and locks nothing."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        yield db
+
+
+@contextmanager
 def for_reading(path: Path) -> Iterator[sqlite3.Connection]:
     """The store, or an empty one in memory when there is none yet: reading must not create it."""
     if path.exists():

@@ -15,12 +15,11 @@ import typer
 from digestcli import catalog
 from digestcli.cli.app import app, info, out, state
 from digestcli.errors import ExitStatus, UsageError
+from digestcli.models import DEFAULT_LIST
 
 if TYPE_CHECKING:
     from digestcli.campaigns import Mode, Plan, SendReport
     from digestcli.models import Result
-
-DEFAULT_LIST = "default"
 
 
 def _addresses(raw: str) -> list[str]:
