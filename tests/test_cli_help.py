@@ -62,9 +62,14 @@ def test_every_command_answers_help_with_what_it_does(
     # The first line of its help shows, whole and unchanged by Rich markup.
     summary = command.help.strip().splitlines()[0]
     assert _flat(summary) in _flat(result.output), f"`{shown} --help` mangles {summary!r}"
-    for option in command.params:
-        if isinstance(option, click.Option) and option.name != "help":
-            assert option.help, f"`{shown}` option {option.opts[0]} has no help text"
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name != "help":
+            assert param.help, f"`{shown}` option {param.opts[0]} has no help text"
+        if isinstance(param, click.Argument):
+            # Typer keeps an argument's help on the parameter; it must reach the screen.
+            text = getattr(param, "help", None)
+            assert text, f"`{shown}` argument {param.human_readable_name} has no help text"
+            assert _flat(text)[:30] in _flat(result.output), f"`{shown}` hides {text!r}"
 
 
 def _code_block(heading: str) -> str:
