@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from digestcli.errors import ConfigError
-from digestcli.transports import is_kind, kinds
+from digestcli.transports.registry import is_kind, kinds
 
 SMTP_SECURITY = ("starttls", "ssl", "none")
 

@@ -1,4 +1,4 @@
-"""The registry of transports: kinds by name, built-in or from plug-ins, and their factory."""
+"""Transports by name: the class registered under a kind, and the factory a send uses."""
 
 from __future__ import annotations
 
@@ -9,40 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digestcli.errors import ConfigError
+from digestcli.transports.registry import BUILT_IN, ENTRY_POINT_GROUP, is_kind, kinds, plugins
+
+__all__ = ["BUILT_IN", "ENTRY_POINT_GROUP", "Factory", "factory", "is_kind", "kinds"]
 
 if TYPE_CHECKING:
     from digestcli.config import TransportSettings
     from digestcli.transports.base import Capabilities, Transport
-
-# Each module is imported only when its kind is chosen: editing commands stay fast.
-BUILT_IN: dict[str, str] = {
-    "outbox": "digestcli.transports.outbox:OutboxTransport",
-    "smtp": "digestcli.transports.smtp:SMTPTransport",
-    "postmark": "digestcli.transports.postmark:PostmarkTransport",
-    "sendgrid": "digestcli.transports.sendgrid:SendGridTransport",
-    "mailgun": "digestcli.transports.mailgun:MailgunTransport",
-    "resend": "digestcli.transports.resend:ResendTransport",
-}
-# Third-party transports register here, as Django's EMAIL_BACKEND takes any dotted path:
-# [project.entry-points."digest.transports"] mykind = "mypackage.module:MyTransport"
-ENTRY_POINT_GROUP = "digest.transports"
-
-
-def _plugins() -> dict[str, str]:
-    from importlib.metadata import entry_points
-
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
-
-
-def kinds() -> list[str]:
-    """Every transport name: the built-in ones, then the installed plug-ins'."""
-    return [*BUILT_IN, *(name for name in _plugins() if name not in BUILT_IN)]
-
-
-def is_kind(kind: str) -> bool:
-    """Whether a transport is registered under this name."""
-    # Entry points are read only for a name that is not built in: they cost start-up time.
-    return kind in BUILT_IN or kind in _plugins()
 
 
 def transport_class(kind: str) -> type[Transport]:
@@ -51,7 +24,7 @@ def transport_class(kind: str) -> type[Transport]:
 
     if not is_kind(kind):
         raise ConfigError(f"unknown transport `{kind}`; choose one of {', '.join(kinds())}.")
-    target = BUILT_IN.get(kind) or _plugins()[kind]
+    target = BUILT_IN.get(kind) or plugins()[kind]
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(import_module(module_name), attr)
