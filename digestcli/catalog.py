@@ -11,8 +11,9 @@ from pathlib import Path
 
 from digestcli import journal
 from digestcli.db import read_only
-from digestcli.drafts import load_draft, new_draft_text, write_atomic
+from digestcli.drafts import load_draft, new_draft_text, parse_draft
 from digestcli.errors import DigestError, DraftError
+from digestcli.fsutil import write_atomic
 from digestcli.models import Issue
 from digestcli.workspace import Workspace
 
@@ -141,3 +142,16 @@ def create_draft(
         counter += 1
     write_atomic(path, text)
     return path
+
+
+def save_edited(workspace: Workspace, path: Path, text: str) -> None:
+    """Replace a draft with an edited text that parses; else keep the text aside and refuse."""
+    try:
+        parse_draft(text, path)
+    except DraftError as exc:
+        folder = workspace.state_dir / "rejected"
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = folder / path.name
+        write_atomic(kept, text)
+        raise DraftError(f"{exc} Nothing was saved; your edit is kept in {kept}.") from None
+    write_atomic(path, text)

@@ -589,16 +589,11 @@ def load_draft(path: Path) -> Draft:
     return parse_draft(text, path)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a draft's text whole or not at all, flushed to disk (see fsutil.write_atomic)."""
-    fsutil.write_atomic(path, text)
-
-
 def save_draft(draft: Draft) -> None:
     """Write a draft back, checking first that the result parses."""
     text = draft.text()
     parse_draft(text, draft.path)
-    write_atomic(draft.path, text)
+    fsutil.write_atomic(draft.path, text)
 
 
 def new_draft_text(title: str, subject: str, preheader: str, date: str, number: int | None) -> str:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from digestcli import drafts
-from digestcli.drafts import Draft, load_draft, parse_draft, save_draft, write_atomic
+from digestcli.drafts import Draft, load_draft, parse_draft, save_draft
 from digestcli.errors import DraftError, ExitStatus
+from digestcli.fsutil import write_atomic
 from digestcli.models import Image, Issue, Item, Link
 
 PATH = Path("drafts/2026-03-02-week-9.md")

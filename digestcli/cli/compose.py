@@ -12,7 +12,7 @@ import typer
 from digestcli import catalog, drafts
 from digestcli.cli.app import app, info, out, state
 from digestcli.editor import edit_text
-from digestcli.errors import DraftError, UsageError
+from digestcli.errors import UsageError
 from digestcli.models import Image, Issue, Item, Link
 from digestcli.workspace import init_workspace
 
@@ -281,24 +281,10 @@ def edit(
     loaded = _open(ctx, draft)
     env = state(ctx).env
     if position is None:
-        edited = edit_text(loaded.text(), env)
-        try:
-            drafts.parse_draft(edited, loaded.path)
-        except DraftError as exc:
-            kept = _keep_rejected(ctx, loaded.path, edited)
-            raise DraftError(f"{exc} Nothing was saved; your edit is kept in {kept}.") from None
-        drafts.write_atomic(loaded.path, edited)
+        catalog.save_edited(state(ctx).workspace(), loaded.path, edit_text(loaded.text(), env))
     else:
         loaded.item(position)  # a clear error when position is out of range
         block = loaded.items[position - 1]
         loaded.replace_item(position, edit_text(block.rstrip() + "\n", env))
         drafts.save_draft(loaded)
     info(f"Saved {loaded.path.name}.")
-
-
-def _keep_rejected(ctx: typer.Context, path: Path, text: str) -> Path:
-    folder = state(ctx).workspace().state_dir / "rejected"
-    folder.mkdir(parents=True, exist_ok=True)
-    kept = folder / path.name
-    drafts.write_atomic(kept, text)
-    return kept
