@@ -9,7 +9,6 @@ Manager is bypassed by naming the driver, and the browser resolves no host names
 from __future__ import annotations
 
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -21,7 +20,8 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-REPO = Path(__file__).resolve().parents[1]
+from harness.workspaces import copy_workspace, digest_env
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,8 +51,7 @@ def require_chromium() -> None:
 
 def digest(workspace: Path, *args: str) -> str:
     """Run the real `digest` command in the workspace and return its standard output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env |= {"DIGEST_SECRET": "browser-test-secret", "NO_COLOR": "1"}
+    env = digest_env("browser-test-secret")
     result = subprocess.run(
         [sys.executable, "-m", "digestcli", *args],
         cwd=workspace,
@@ -69,10 +68,7 @@ def digest(workspace: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def issue_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The example issue plus one illustrated item, rendered by `digest render --out`."""
-    root = tmp_path_factory.mktemp("ws")
-    shutil.copyfile(REPO / "digest.toml", root / "digest.toml")
-    shutil.copytree(REPO / "templates", root / "templates")
-    shutil.copytree(REPO / "drafts", root / "drafts")
+    root = copy_workspace(tmp_path_factory.mktemp("browser") / "ws")
     digest(
         root,
         "add",

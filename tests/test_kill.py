@@ -7,8 +7,6 @@ The provider's own record decides: every recipient received exactly once, except
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +18,6 @@ from typing import Any, Protocol
 
 import pytest
 
-from fakes import store
 from harness.providers import (
     FakeProvider,
     PostmarkFake,
@@ -31,8 +28,8 @@ from harness.providers import (
     json_reply,
     openapi,
 )
+from harness.workspaces import digest_env, provider_workspace
 
-REPO = Path(__file__).resolve().parents[1]
 RECIPIENTS = 25
 BATCH = 5
 FAKES: dict[str, type[FakeProvider]] = {"postmark": PostmarkFake, "resend": ResendFake}
@@ -40,24 +37,11 @@ FAKES: dict[str, type[FakeProvider]] = {"postmark": PostmarkFake, "resend": Rese
 
 def workspace(tmp: Path, fake: FakeProvider) -> Path:
     """A workspace whose transport points at the fake, with RECIPIENTS subscribers."""
-    root = tmp / "ws"
-    root.mkdir()
-    shutil.copytree(REPO / "templates", root / "templates")
-    shutil.copytree(REPO / "drafts", root / "drafts")
-    config = (REPO / "digest.toml").read_text(encoding="utf-8")
-    config = config.replace(
-        '[transport]\nkind = "outbox"',
-        f'[transport]\nkind = "{fake.provider}"\nbase_url = "{fake.url}"\n'
-        f"batch_size = {BATCH}\ntimeout = 5",
-    ).replace("concurrency = 4", "concurrency = 1")
-    (root / "digest.toml").write_text(config, encoding="utf-8")
-    store(root / ".digest" / "digest.db", RECIPIENTS).close()
-    return root
+    return provider_workspace(tmp / "ws", fake, subscribers=RECIPIENTS, batch=BATCH, concurrency=1)
 
 
 def environment(fake: FakeProvider) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    return {**env, **fake.env, "DIGEST_SECRET": "kill-test-secret", "NO_COLOR": "1"}
+    return digest_env("kill-test-secret", **fake.env)
 
 
 def digest(root: Path, fake: FakeProvider, *args: str) -> subprocess.Popen[str]:

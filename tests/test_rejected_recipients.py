@@ -8,8 +8,6 @@ process runs against each local fake; the fake's record of deliveries decides.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -19,7 +17,6 @@ from typing import Any
 import pytest
 
 from digestcli.errors import PermanentFailure, RecipientsRejected
-from fakes import store
 from harness.providers import (
     FakeProvider,
     MailgunFake,
@@ -28,33 +25,14 @@ from harness.providers import (
     make_messages,
     openapi,
 )
+from harness.workspaces import digest_env, provider_workspace
 
-REPO = Path(__file__).resolve().parents[1]
 RECIPIENTS = 1000
 BAD = "user417@example.org"
 
 
-def workspace(tmp: Path, fake: FakeProvider) -> Path:
-    """A workspace sending through the fake in batches of 1,000, with 1,000 subscribers."""
-    root = tmp / "ws"
-    root.mkdir()
-    shutil.copytree(REPO / "templates", root / "templates")
-    shutil.copytree(REPO / "drafts", root / "drafts")
-    config = (REPO / "digest.toml").read_text(encoding="utf-8")
-    domain = '\ndomain = "mg.example.org"' if fake.provider == "mailgun" else ""
-    config = config.replace(
-        '[transport]\nkind = "outbox"',
-        f'[transport]\nkind = "{fake.provider}"\nbase_url = "{fake.url}"\n'
-        f"batch_size = 1000\ntimeout = 30{domain}",
-    )
-    (root / "digest.toml").write_text(config, encoding="utf-8")
-    store(root / ".digest" / "digest.db", RECIPIENTS).close()
-    return root
-
-
 def digest(root: Path, fake: FakeProvider, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
-    env |= {**fake.env, "DIGEST_SECRET": "reject-test-secret", "NO_COLOR": "1"}
+    env = digest_env("reject-test-secret", **fake.env)
     return subprocess.run(
         [sys.executable, "-m", "digestcli", *args],
         cwd=root,
@@ -72,7 +50,7 @@ def send_with_one_refused(tmp_path: Path, fake: FakeProvider) -> dict[str, Any]:
     if has_spec(fake.provider):
         openapi(fake.provider)
     fake.refused[BAD] = "refused"
-    root = workspace(tmp_path, fake)
+    root = provider_workspace(tmp_path / "ws", fake, subscribers=RECIPIENTS, batch=1000, timeout=60)
     sent = digest(root, fake, "send", "--yes")
     assert sent.returncode == 5, sent.stderr
     assert "1 recipients failed" in sent.stderr
