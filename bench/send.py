@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/send.py [--recipients N] [--transports postmark,sendgrid,...]
                                     [--concurrency C] [--timeout S] [--profile DIR]
+                                    [--code DIR]
 
 For each transport: a temporary workspace (the repository's digest.toml, templates and example
 draft) with N active subscribers on `default` and no rate limit ([sending] rate = 0,
@@ -36,9 +37,16 @@ from typing import Any
 import httpx
 from fakeserver import MAILGUN_DOMAIN, PROVIDERS, ServerProcess, ServerSpec
 
-from digestcli.db import connect, now
+from digestcli.db import now
 
 REPO = Path(__file__).resolve().parents[1]
+# The digest measured: this checkout, or the source tree that --code names, put first on the
+# digest child's PYTHONPATH, so that two versions meet the same server in one run.
+CODE: list[Path] = []
+# Makes the store's schema with the digest measured (a newer schema would stop an older one).
+_MAKE_STORE = (
+    "import pathlib, sys; from digestcli.db import connect; connect(pathlib.Path(sys.argv[1]))"
+)
 SECRET = "benchmark-secret"
 RSS_TARGET_MB = 150.0
 RATIO_TARGET = 0.60
@@ -100,7 +108,15 @@ def write_workspace(
 
 def insert_subscribers(work: Path, count: int, list_name: str = "default") -> None:
     """Count active subscribers on one list, straight into the store (like tests/fakes.store)."""
-    db = connect(work / ".digest" / "digest.db")
+    path = work / ".digest" / "digest.db"
+    subprocess.run(
+        [sys.executable, "-c", _MAKE_STORE, str(path)],
+        cwd=work,  # not the repository, whose digestcli/ would come first on sys.path
+        env=code_env({}),
+        check=True,
+        timeout=60,
+    )
+    db = sqlite3.connect(path, isolation_level=None)
     stamp = now()
     db.execute("BEGIN")
     db.execute("INSERT INTO lists (name, created_at) VALUES (?, ?)", (list_name, stamp))
@@ -129,6 +145,14 @@ def digest_env(kind: str) -> dict[str, str]:
         SECRET_ENV[kind]: "bench-key",
         "NO_PROXY": "127.0.0.1",
     }
+    return code_env(env)
+
+
+def code_env(env: dict[str, str]) -> dict[str, str]:
+    """env (or this process's, when empty) with the measured digest first on PYTHONPATH."""
+    env = env or dict(os.environ)
+    if CODE:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CODE[0]), env.get("PYTHONPATH")]))
     return env
 
 
@@ -390,7 +414,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per digest run")
     parser.add_argument("--profile", type=Path, help="run digest under cProfile; .prof files here")
+    parser.add_argument(
+        "--code", type=Path, help="measure the digest in this source tree (default: this one)"
+    )
     args = parser.parse_args()
+    if args.code:
+        CODE.append(args.code.resolve())
+        print(f"measuring the digest in {CODE[0]}", file=sys.stderr)
     kinds = [kind.strip() for kind in args.transports.split(",") if kind.strip()]
     unknown = [kind for kind in kinds if kind not in PROVIDERS]
     if unknown:
