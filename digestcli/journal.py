@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -117,6 +116,8 @@ def create_campaign(
     transport: str,
 ) -> Campaign:
     """Snapshot the list's active subscribers into a new campaign, in one transaction."""
+    import secrets  # here: the editing commands read the journal and start fast
+
     with transaction(db):
         cursor = db.execute(
             "INSERT INTO campaigns (key, draft, content_hash, list, transport, created_at, nonce)"
