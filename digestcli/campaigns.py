@@ -1,4 +1,4 @@
-"""Planning and running a send: the rendered issue, the plan for a mode, and its outcome."""
+"""A send's workflow: prepare the issue, plan a mode, run the plan; test sends and status."""
 
 from __future__ import annotations
 

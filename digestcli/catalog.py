@@ -1,4 +1,4 @@
-"""The drafts of a workspace: listing them, picking the current one, creating a new one."""
+"""The drafts of a workspace: listing, picking the current one, creating one, saving an edit."""
 
 from __future__ import annotations
 
