@@ -84,3 +84,17 @@ def test_only_the_cli_and_console_py_import_rich_or_typer() -> None:
         if path not in allowed and _imports(path) & {"rich", "typer", "click"}
     ]
     assert offenders == []
+
+
+def test_the_status_line_is_one_line_and_takes_names_literally(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = {**STATUS, "draft": "2026-11-30-[bold]-a-long-title-that-runs-past-eighty-columns.md"}
+    data["uncertain"] = ["[x]@example.org"]
+    show_status(data, env={"COLUMNS": "40"})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "2026-11-30-[bold]-a-long-title-that-runs-past-eighty-columns.md to list default "
+        "via outbox: 2 recipients"
+    )
+    assert "  [x]@example.org" in lines

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -58,9 +59,11 @@ def show_status(data: dict[str, Any], env: Mapping[str, str]) -> None:
     """The campaign's counts, failures and uncertain recipients, for people."""
     console = stdout_console(env)
     counts = data["counts"]
+    # One line however long (it is read by people and grepped), with names taken literally.
     console.print(
-        f"[bold]{data['draft']}[/] to list [bold]{data['list']}[/] via {data['transport']}: "
-        f"{data['total']} recipients"
+        f"[bold]{escape(data['draft'])}[/] to list [bold]{escape(data['list'])}[/] "
+        f"via {escape(data['transport'])}: {data['total']} recipients",
+        soft_wrap=True,
     )
     table = Table(show_header=False, box=None)
     for state, number in counts.items():
@@ -77,4 +80,4 @@ def show_status(data: dict[str, Any], env: Mapping[str, str]) -> None:
             "`digest send --retry-uncertain` re-sends):"
         )
         for email in data["uncertain"]:
-            console.print(f"  {email}")
+            console.print(f"  {escape(email)}", soft_wrap=True)
