@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from digestcli import journal
+from digestcli.config import Unsubscribe
 from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
 from digestcli.models import BatchKey
+from digestcli.sending import Sender
 from digestcli.transports.payload import Body
 from digestcli.transports.resend import ResendTransport, idempotency_key, tag_value
+from fakes import content, store
 from harness.providers import (
     SECRETS,
     Reply,
@@ -23,6 +27,8 @@ from harness.providers import (
     make_messages,
     raw_spec,
 )
+
+UNSUBSCRIBE = Unsubscribe("https://example.org/u")
 
 
 @pytest.fixture
@@ -188,14 +194,27 @@ def test_the_key_is_stable_bounded_and_distinct() -> None:
     assert idempotency_key(BatchKey("issue-12", "1"), Body([])) == legacy
 
 
-def test_two_campaigns_of_the_same_name_never_share_a_key() -> None:
-    # Two workspaces (or a re-created store) sending draft.md to `default` the same day.
-    first = idempotency_key(BatchKey("draft.md:default", "1", secrets.token_hex(8)), Body([]))
-    second = idempotency_key(BatchKey("draft.md:default", "1", secrets.token_hex(8)), Body([]))
+def test_two_campaigns_of_the_same_name_never_share_a_key(fake: ResendFake, tmp_path: Path) -> None:
+    # Two workspaces (or a store made anew) send draft.md to `default` within Resend's 24 h:
+    # the same campaign key, but each campaign has its own random nonce, so Resend sees two
+    # keys and sends both (before, the second got a 409 or the first one's answer).
+    for workspace in ("first", "second"):
+        db = store(tmp_path / workspace / "digest.db", 3)
+        campaign = journal.create_campaign(
+            db,
+            key="draft.md:default",
+            draft="draft.md",
+            content_hash="h",
+            list_name="default",
+            transport="resend",
+        )
+        assert len(campaign.nonce) == 16
+        Sender(db, campaign, content(), fake.factory(), secret=b"k", unsubscribe=UNSUBSCRIBE).run()
+        db.close()
+    first, second = (request.headers["idempotency-key"] for request in fake.requests)
     assert first != second
-
-
-# ----- the spec ------------------------------------------------------------------------------
+    assert len(fake.received()) == 6
+    assert not fake.violations
 
 
 def test_the_fake_enforces_the_spec_and_its_gaps(fake: ResendFake) -> None:
