@@ -10,9 +10,28 @@ from pathlib import Path
 
 from digestcli.errors import ConfigError, DigestError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-SCHEMA = """
+# Readers' answers (events.py): one row per event, a replay is refused by the UNIQUE key.
+EVENTS = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('unsubscribe', 'bounce', 'soft_bounce', 'complaint', 'delivery')),
+    email TEXT NOT NULL COLLATE NOCASE,
+    list TEXT,
+    at TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    recorded_at TEXT NOT NULL,
+    UNIQUE (source, source_id)
+);
+CREATE INDEX IF NOT EXISTS events_email ON events(email, id);
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS subscribers (
     id INTEGER PRIMARY KEY,
     email TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -21,7 +40,8 @@ CREATE TABLE IF NOT EXISTS subscribers (
     state TEXT NOT NULL DEFAULT 'active'
         CHECK (state IN ('active', 'unsubscribed', 'bounced', 'complained')),
     created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    soft_bounces INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS lists (
     id INTEGER PRIMARY KEY,
@@ -32,6 +52,7 @@ CREATE TABLE IF NOT EXISTS memberships (
     list_id INTEGER NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
     subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
     created_at TEXT NOT NULL,
+    unsubscribed_at TEXT,
     PRIMARY KEY (list_id, subscriber_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS memberships_subscriber ON memberships(subscriber_id);
@@ -64,11 +85,17 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(campaign_id, state, seq);
 """
+    + EVENTS
+)
 
 # MIGRATIONS[v - 1] takes a store from schema v to v + 1.
 MIGRATIONS = (
     # 2: a random id per campaign, so idempotency keys never collide across campaigns.
     "ALTER TABLE campaigns ADD COLUMN nonce TEXT NOT NULL DEFAULT '';",
+    # 3: readers' answers, soft bounces in a row, and unsubscribing from one list.
+    EVENTS
+    + "ALTER TABLE subscribers ADD COLUMN soft_bounces INTEGER NOT NULL DEFAULT 0;"
+    + "ALTER TABLE memberships ADD COLUMN unsubscribed_at TEXT;",
 )
 
 

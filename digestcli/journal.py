@@ -131,7 +131,7 @@ def create_campaign(
             " 'pending' FROM subscribers s"
             " JOIN memberships m ON m.subscriber_id = s.id"
             " JOIN lists l ON l.id = m.list_id"
-            " WHERE l.name = ? AND s.state = 'active'",
+            " WHERE l.name = ? AND s.state = 'active' AND m.unsubscribed_at IS NULL",
             (campaign_id, list_name),
         )
     found = find_campaign(db, key)

@@ -250,6 +250,8 @@ def _filter(
     if list_name is not None:
         # Probing memberships by its primary key keeps the scan in subscriber-id order.
         joins = "JOIN memberships f ON f.subscriber_id = s.id AND f.list_id = ? "
+        if state == ACTIVE:
+            joins += "AND f.unsubscribed_at IS NULL "  # active on this list: not left it
         params.append(require_list(db, list_name))
     if state is not None:
         if state not in STATES:
@@ -282,7 +284,7 @@ def active_members(db: sqlite3.Connection, list_name: str) -> Iterator[tuple[int
         "SELECT s.id, s.email, s.name, s.fields FROM subscribers s "
         "JOIN memberships m ON m.subscriber_id = s.id "
         "JOIN lists l ON l.id = m.list_id "
-        "WHERE l.name = ? AND s.state = 'active' ORDER BY s.id",
+        "WHERE l.name = ? AND s.state = 'active' AND m.unsubscribed_at IS NULL ORDER BY s.id",
         (list_name,),
     )
     for subscriber_id, email, name, fields in rows:
@@ -453,7 +455,8 @@ def write_batch(
 def lists_with_counts(db: sqlite3.Connection) -> list[ListInfo]:
     """Every list by name, with its member count and how many of them are active."""
     rows = db.execute(
-        "SELECT l.name, count(s.id), count(CASE WHEN s.state = 'active' THEN 1 END) "
+        "SELECT l.name, count(s.id), "
+        "count(CASE WHEN s.state = 'active' AND m.unsubscribed_at IS NULL THEN 1 END) "
         "FROM lists l LEFT JOIN memberships m ON m.list_id = l.id "
         "LEFT JOIN subscribers s ON s.id = m.subscriber_id "
         "GROUP BY l.id ORDER BY l.name"

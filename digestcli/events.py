@@ -1,0 +1,175 @@
+"""Readers' answers: each event recorded once, and applied to the subscriber store by one rule."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from digestcli.db import now, transaction
+
+# unsubscribe: from one list (or every list when `list` is None); bounce: hard, the address
+# is dead; soft_bounce: a temporary failure, counted; complaint: marked as spam; delivery:
+# the provider delivered a message, which resets the soft-bounce count.
+KINDS = ("unsubscribe", "bounce", "soft_bounce", "complaint", "delivery")
+# Where events come from: `digest serve` (its own pages), the providers (webhooks and
+# suppression lists), a remote serve's /events, or the command line.
+SOURCES = ("serve", "postmark", "sendgrid", "mailgun", "resend", "remote", "cli")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One answer from a reader or a provider, as recorded."""
+
+    source: str
+    kind: str
+    email: str
+    list: str | None = None
+    at: str = field(default_factory=now)
+    detail: str = ""
+    # The source's own id of the event; with source, it makes a replay a duplicate.
+    source_id: str = ""
+
+    def key(self) -> str:
+        """The id the event is deduplicated by: the source's own, or one made from its content."""
+        if self.source_id:
+            return self.source_id
+        text = "\n".join((self.kind, self.email.lower(), self.list or "", self.at, self.detail))
+        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class Applied:
+    """What recording a batch of events did."""
+
+    recorded: int = 0
+    duplicates: int = 0
+    # Subscribers whose state changed, by the state they moved to.
+    changes: dict[str, int] = field(
+        default_factory=lambda: {"unsubscribed": 0, "bounced": 0, "complained": 0}
+    )
+
+
+def record(db: sqlite3.Connection, events: Iterable[Event], *, soft_limit: int = 3) -> Applied:
+    """Record each new event and apply it, in one transaction; a replayed event does nothing."""
+    applied = Applied()
+    stamp = now()
+    with transaction(db):
+        for event in events:
+            if event.kind not in KINDS:
+                raise ValueError(f"unknown event kind {event.kind!r}")
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO events"
+                " (source, source_id, kind, email, list, at, detail, recorded_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.source,
+                    event.key(),
+                    event.kind,
+                    event.email.strip(),
+                    event.list,
+                    event.at,
+                    event.detail,
+                    stamp,
+                ),
+            )
+            if cursor.rowcount != 1:
+                applied.duplicates += 1
+                continue
+            applied.recorded += 1
+            moved = _apply(db, event, soft_limit, stamp)
+            if moved:
+                applied.changes[moved] += 1
+    return applied
+
+
+def _apply(db: sqlite3.Connection, event: Event, soft_limit: int, stamp: str) -> str | None:
+    """The one rule: change the subscriber an event is about; return the state it moved to."""
+    email = event.email.strip()
+    row = db.execute("SELECT id, state FROM subscribers WHERE email = ?", (email,)).fetchone()
+    if row is None:
+        if event.kind in ("delivery", "soft_bounce"):
+            return None
+        # Remember the address, on no list, so that a later import cannot make it active.
+        db.execute(
+            "INSERT INTO subscribers (email, created_at, updated_at) VALUES (?, ?, ?)",
+            (email, stamp, stamp),
+        )
+        row = db.execute("SELECT id, state FROM subscribers WHERE email = ?", (email,)).fetchone()
+    subscriber_id, state = int(row[0]), str(row[1])
+    if event.kind == "delivery":
+        db.execute("UPDATE subscribers SET soft_bounces = 0 WHERE id = ?", (subscriber_id,))
+        return None
+    if event.kind == "soft_bounce":
+        count = db.execute(
+            "UPDATE subscribers SET soft_bounces = soft_bounces + 1 WHERE id = ?"
+            " RETURNING soft_bounces",
+            (subscriber_id,),
+        ).fetchone()[0]
+        if int(count) < soft_limit:
+            return None
+        target = "bounced"
+    elif event.kind == "unsubscribe" and event.list is not None:
+        return _leave_list(db, subscriber_id, event.list, stamp)
+    else:
+        target = {"unsubscribe": "unsubscribed", "bounce": "bounced", "complaint": "complained"}[
+            event.kind
+        ]
+    # Never back to active, and a bounce or complaint says more than an unsubscribe does.
+    if state == target or (state != "active" and target == "unsubscribed"):
+        return None
+    if state == "complained":
+        return None
+    db.execute(
+        "UPDATE subscribers SET state = ?, updated_at = ? WHERE id = ?",
+        (target, stamp, subscriber_id),
+    )
+    return target
+
+
+def _leave_list(
+    db: sqlite3.Connection, subscriber_id: int, list_name: str, stamp: str
+) -> str | None:
+    """Unsubscribe from one list: the membership stays, marked, so no import renews it."""
+    row = db.execute("SELECT id FROM lists WHERE name = ?", (list_name,)).fetchone()
+    if row is None:
+        db.execute("INSERT INTO lists (name, created_at) VALUES (?, ?)", (list_name, stamp))
+        row = db.execute("SELECT id FROM lists WHERE name = ?", (list_name,)).fetchone()
+    list_id = int(row[0])
+    db.execute(
+        "INSERT OR IGNORE INTO memberships (list_id, subscriber_id, created_at) VALUES (?, ?, ?)",
+        (list_id, subscriber_id, stamp),
+    )
+    cursor = db.execute(
+        "UPDATE memberships SET unsubscribed_at = ? WHERE list_id = ? AND subscriber_id = ?"
+        " AND unsubscribed_at IS NULL",
+        (stamp, list_id, subscriber_id),
+    )
+    return "unsubscribed" if cursor.rowcount == 1 else None
+
+
+def after(db: sqlite3.Connection, cursor: int, limit: int = 1000) -> list[tuple[int, Event]]:
+    """Recorded events with an id above cursor, oldest first (for a remote editor's sync)."""
+    rows = db.execute(
+        "SELECT id, source, kind, email, list, at, detail, source_id FROM events"
+        " WHERE id > ? ORDER BY id LIMIT ?",
+        (cursor, limit),
+    )
+    return [
+        (int(i), Event(str(s), str(k), str(e), lst, str(a), str(d), str(sid)))
+        for i, s, k, e, lst, a, d, sid in rows
+    ]
+
+
+def last_for(db: sqlite3.Connection, email: str) -> Event | None:
+    """The latest event recorded about an address (why its state is what it is)."""
+    row = db.execute(
+        "SELECT source, kind, email, list, at, detail, source_id FROM events"
+        " WHERE email = ? AND kind != 'delivery' ORDER BY id DESC LIMIT 1",
+        (email.strip(),),
+    ).fetchone()
+    if row is None:
+        return None
+    source, kind, address, list_name, at, detail, source_id = row
+    return Event(str(source), str(kind), str(address), list_name, str(at), str(detail), source_id)
