@@ -1,0 +1,1 @@
+"""`digest serve`: the reader-facing web endpoint (one-click unsubscribe, provider webhooks)."""
