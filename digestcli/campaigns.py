@@ -6,7 +6,7 @@ import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +18,7 @@ from digestcli.drafts import load_draft
 from digestcli.errors import ConfigError, UsageError
 from digestcli.journal import Campaign, Counts
 from digestcli.models import Content, Issue, Recipient, Result
-from digestcli.subscribers import count_subscribers
+from digestcli.subscribers import count_subscribers, skipped_members
 from digestcli.transports import Factory, factory, transport_class
 from digestcli.workspace import Workspace
 
@@ -159,6 +159,8 @@ class Summary:
     transport: str
     batches: int
     seconds: float | None
+    # List members the send leaves out, by why (unsubscribed, bounced, complained, left).
+    skipped: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,9 @@ def plan_send(setup: SendSetup, list_name: str, mode: Mode = Mode.START) -> Plan
                     f"nothing to resume: {setup.draft.name} was never sent to `{list_name}`."
                 )
             recipients = count_subscribers(db, list_name=list_name, state="active")
-            return _plan(setup, list_name, mode, Action.START, None, None, recipients, ())
+            plan = _plan(setup, list_name, mode, Action.START, None, None, recipients, ())
+            skipped = skipped_members(db, list_name)
+            return replace(plan, summary=replace(plan.summary, skipped=skipped))
         counts = journal.counts(db, campaign.id)
     retry = _RETRY_STATES.get(mode)
     if retry and not counts.as_dict()[retry]:

@@ -7,7 +7,9 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from digestcli import subscribers
 from digestcli.db import now, transaction
+from digestcli.subscribers import Subscriber
 
 # unsubscribe: from one list (or every list when `list` is None); bounce: hard, the address
 # is dead; soft_bounce: a temporary failure, counted; complaint: marked as spam; delivery:
@@ -173,3 +175,37 @@ def last_for(db: sqlite3.Connection, email: str) -> Event | None:
         return None
     source, kind, address, list_name, at, detail, source_id = row
     return Event(str(source), str(kind), str(address), list_name, str(at), str(detail), source_id)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a subscriber stands, and why: `digest subscribers show`."""
+
+    subscriber: Subscriber
+    lists_left: list[str]
+    last_event: Event | None
+
+    def to_json(self) -> dict[str, object]:
+        """The subscriber's JSON shape, with the lists left and the last event."""
+        last = self.last_event
+        return {
+            **self.subscriber.to_json(),
+            "lists_left": self.lists_left,
+            "last_event": None
+            if last is None
+            else {
+                "source": last.source,
+                "kind": last.kind,
+                "list": last.list,
+                "at": last.at,
+                "detail": last.detail,
+            },
+        }
+
+
+def standing(db: sqlite3.Connection, email: str) -> Standing:
+    """A subscriber's state with the lists they left and the last answer recorded about them."""
+    found = subscribers.get(db, email)
+    if found is None:
+        raise subscribers.SubscriberNotFound(email.strip())
+    return Standing(found, subscribers.lists_left(db, found.email), last_for(db, found.email))

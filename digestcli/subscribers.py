@@ -511,3 +511,27 @@ _FIELDS_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
 
 def _dump_fields(fields: Mapping[str, str]) -> str:
     return _FIELDS_ENCODER.encode(dict(fields))
+
+
+def lists_left(db: sqlite3.Connection, email: str) -> list[str]:
+    """The lists a subscriber unsubscribed from (their membership stays, marked)."""
+    rows = db.execute(
+        "SELECT l.name FROM memberships m JOIN lists l ON l.id = m.list_id"
+        " JOIN subscribers s ON s.id = m.subscriber_id"
+        " WHERE s.email = ? AND m.unsubscribed_at IS NOT NULL ORDER BY l.name",
+        (email.strip(),),
+    )
+    return [str(row[0]) for row in rows]
+
+
+def skipped_members(db: sqlite3.Connection, list_name: str) -> dict[str, int]:
+    """Members of a list a send skips, by why: their state, or `left` the list."""
+    rows = db.execute(
+        "SELECT CASE WHEN s.state != 'active' THEN s.state ELSE 'left' END, count(*)"
+        " FROM subscribers s JOIN memberships m ON m.subscriber_id = s.id"
+        " JOIN lists l ON l.id = m.list_id"
+        " WHERE l.name = ? AND (s.state != 'active' OR m.unsubscribed_at IS NOT NULL)"
+        " GROUP BY 1",
+        (list_name,),
+    )
+    return {str(why): int(count) for why, count in rows}

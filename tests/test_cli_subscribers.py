@@ -6,13 +6,10 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import click
 import pytest
-import typer
 from conftest import Cli
 
 from digestcli import tokens
-from digestcli.cli.subscribers import subscribers_app
 
 SECRET = {"DIGEST_SECRET": "the-workspace-secret"}
 
@@ -314,15 +311,3 @@ def test_a_link_without_a_token_is_refused(cli: Cli) -> None:
     assert result.stderr == (
         "error: that link carries no ?token=...; copy the whole unsubscribe link from the email.\n"
     )
-
-
-def test_every_command_has_help(cli: Cli) -> None:
-    group = typer.main.get_group(subscribers_app)
-    assert isinstance(group, click.Group)
-    assert sorted(group.commands) == ["add", "export", "import", "list", "remove", "unsubscribe"]
-    for name, command in group.commands.items():
-        assert command.help, name
-        assert cli("subscribers", name, "--help").exit_code == 0
-    for top in ("lists", "unsubscribe", "subscribers"):
-        shown = cli(top, "--help")
-        assert shown.exit_code == 0 and "Usage: digest" in shown.stdout

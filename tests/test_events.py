@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import REPO, Cli
 
 from digestcli import subscribers
+from digestcli.db import opened
 from digestcli.events import Event, after, last_for, record
 from digestcli.importer import import_csv
 from fakes import store
@@ -98,3 +102,52 @@ def test_an_import_after_a_suppression_does_not_activate_the_address(
     assert "user0@example.org" not in [
         r.email for r in subscribers.active_recipients(db, "default")
     ]
+
+
+def test_subscribers_show_says_what_answer_made_the_state(cli: Cli, workspace: Path) -> None:
+    assert cli("subscribers", "add", "ann@example.org", "--name", "Ann").exit_code == 0
+    assert cli("subscribers", "add", "ann@example.org", "--list", "weekly").exit_code == 0
+    with opened(workspace / ".digest" / "digest.db") as db:
+        record(
+            db,
+            [
+                Event(
+                    "serve",
+                    "unsubscribe",
+                    "ann@example.org",
+                    "weekly",
+                    at="2026-11-30T08:00:00+00:00",
+                )
+            ],
+        )
+    shown = cli("subscribers", "show", "ann@example.org")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines() == [
+        "ann@example.org  Ann  [active]",
+        "lists: default, weekly (left)",
+        "last answer: unsubscribe from weekly via serve at 2026-11-30T08:00:00+00:00",
+    ]
+    data = json.loads(cli("subscribers", "show", "ann@example.org", "--json").stdout)
+    assert data["lists_left"] == ["weekly"]
+    assert data["last_event"]["kind"] == "unsubscribe"
+    missing = cli("subscribers", "show", "nobody@example.org")
+    assert missing.exit_code == 1 and "not a subscriber" in missing.stderr
+
+
+def test_the_send_summary_counts_who_is_skipped_and_why(cli: Cli, workspace: Path) -> None:
+    shutil.copytree(REPO / "templates", workspace / "templates")
+    shutil.copytree(REPO / "drafts", workspace / "drafts", dirs_exist_ok=True)
+    for i in range(4):
+        assert cli("subscribers", "add", f"r{i}@example.org").exit_code == 0
+    with opened(workspace / ".digest" / "digest.db") as db:
+        record(
+            db,
+            [
+                Event("postmark", "bounce", "r0@example.org", source_id="1"),
+                Event("serve", "unsubscribe", "r1@example.org", "default"),
+            ],
+        )
+    sent = cli("send", "--yes", "--dry-run", env={"DIGEST_SECRET": "s"})
+    assert sent.exit_code == 0, sent.output
+    assert "Recipients: 2\n" in sent.stderr
+    assert "Skipped:    2 list members (1 bounced, 1 left the list)" in sent.stderr

@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
@@ -135,6 +135,7 @@ def _show_summary(plan: Plan, limit: int | None) -> None:
         f"From:       {summary.from_addr}",
         f"List:       {summary.list_name}",
         f"Recipients: {summary.recipients}" + (f" (this run: first {limit})" if limit else ""),
+        *_skipped(summary.skipped),
         f"Transport:  {summary.transport}",
         f"Batches:    {summary.batches}",
         f"Estimate:   about {minutes} min {seconds} s"
@@ -142,6 +143,16 @@ def _show_summary(plan: Plan, limit: int | None) -> None:
         else "Estimate:   as fast as the transport allows (no rate set)",
     ]
     info("\n".join(lines))
+
+
+def _skipped(skipped: Mapping[str, int]) -> list[str]:
+    if not skipped:
+        return []
+    why = ", ".join(
+        f"{count} {'left the list' if state == 'left' else state}"
+        for state, count in sorted(skipped.items())
+    )
+    return [f"Skipped:    {sum(skipped.values())} list members ({why})"]
 
 
 def _dry_run(plan: Plan, limit: int | None) -> None:

@@ -163,6 +163,28 @@ def list_subscribers(
             info("No subscribers; add one with `digest subscribers add EMAIL` or import a CSV.")
 
 
+@subscribers_app.command("show")
+def show_subscriber(ctx: typer.Context, email: EmailArgument, as_json: JsonOption = False) -> None:
+    """One subscriber: state, lists, fields, and the last answer recorded about them."""
+    from digestcli.events import standing
+
+    with _store_for_reading(ctx) as db:
+        found = standing(db, email)
+    if as_json:
+        out(json.dumps(found.to_json(), ensure_ascii=False, indent=2))
+        return
+    subscriber, last = found.subscriber, found.last_event
+    out(f"{subscriber.email}  {subscriber.name or '-'}  [{subscriber.state}]")
+    lists = [f"{name} (left)" if name in found.lists_left else name for name in subscriber.lists]
+    out(f"lists: {', '.join(lists) or '-'}")
+    for key, value in subscriber.fields.items():
+        out(f"{key}: {value}")
+    if last is not None:
+        where = f" from {last.list}" if last.list else ""
+        why = f": {last.detail}" if last.detail else ""
+        out(f"last answer: {last.kind}{where} via {last.source} at {last.at}{why}")
+
+
 @subscribers_app.command("export")
 def export_subscribers(ctx: typer.Context, list_name: FilterOption = None) -> None:
     """Write subscribers as CSV to stdout: email, name, state, lists, then one column per field."""
