@@ -209,3 +209,41 @@ def standing(db: sqlite3.Connection, email: str) -> Standing:
     if found is None:
         raise subscribers.SubscriberNotFound(email.strip())
     return Standing(found, subscribers.lists_left(db, found.email), last_for(db, found.email))
+
+
+@dataclass(frozen=True)
+class Unsubscribed:
+    """What an unsubscribe did: to whom (as stored), from which list, and whether it changed."""
+
+    email: str
+    list: str | None
+    # "unsubscribed", "already" (left that list, or inactive) or "unknown" (no such subscriber)
+    outcome: str
+    state: str = ""
+
+
+def unsubscribe(
+    db: sqlite3.Connection,
+    email: str,
+    list_name: str | None,
+    *,
+    source: str = "cli",
+    source_id: str = "",
+) -> Unsubscribed:
+    """Record an unsubscribe from one list (None: every list) and apply it; repeats are fine."""
+    found = subscribers.get(db, email)
+    if found is None and not email.isascii():
+        # The token folds with str.lower(), the store with ASCII-only NOCASE.
+        found = subscribers.get(db, subscribers.find_lowercased(db, email.lower()) or "")
+    if found is None:
+        return Unsubscribed(email, list_name, "unknown")
+    event = Event(source, "unsubscribe", found.email, list_name, source_id=source_id)
+    applied = record(db, [event])
+    changed = applied.changes["unsubscribed"] > 0
+    state = subscribers.get(db, found.email)
+    return Unsubscribed(
+        found.email,
+        list_name,
+        "unsubscribed" if changed else "already",
+        state.state if state else found.state,
+    )

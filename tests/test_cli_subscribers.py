@@ -224,33 +224,44 @@ def test_remove_and_unsubscribe_by_address(cli: Cli) -> None:
     )
 
 
-def test_unsubscribe_with_a_token_or_a_link(cli: Cli) -> None:
+def test_unsubscribe_with_a_token_or_a_link_leaves_that_list(cli: Cli) -> None:
     cli("subscribers", "add", "Ann@Example.org", "--list", "weekly")
     cli("subscribers", "add", "bob@example.org", "--list", "weekly")
     secret = SECRET["DIGEST_SECRET"].encode()
     token = tokens.sign("ann@example.org", "weekly", secret)
     by_token = cli("unsubscribe", token, env=SECRET)
     assert by_token.exit_code == 0
-    assert by_token.stderr == "Unsubscribed Ann@example.org; no more issues go to this address.\n"
+    assert by_token.stderr == (
+        "Unsubscribed Ann@example.org from `weekly`; no more issues from that list.\n"
+    )
     bob = tokens.sign("bob@example.org", "weekly", secret)
     link = f"https://example.org/unsubscribe?list=weekly&token={bob}"
     by_link = cli("unsubscribe", link, env=SECRET)
     assert by_link.exit_code == 0
-    assert by_link.stderr == "Unsubscribed bob@example.org; no more issues go to this address.\n"
-    states = [s["state"] for s in json.loads(cli("subscribers", "list", "--json").stdout)]
-    assert states == ["unsubscribed", "unsubscribed"]
+    assert by_link.stderr == (
+        "Unsubscribed bob@example.org from `weekly`; no more issues from that list.\n"
+    )
+    # They left `weekly`; they are still subscribers, for any other list they are on.
+    people = json.loads(cli("subscribers", "list", "--json").stdout)
+    assert [p["state"] for p in people] == ["active", "active"]
+    weekly = json.loads(cli("lists", "--json").stdout)
+    assert {row["name"]: row["active"] for row in weekly} == {"weekly": 0}
     again = cli("unsubscribe", link, env=SECRET)
     assert (again.exit_code, again.stderr) == (
         0,
-        "bob@example.org is unsubscribed already; nothing to do.\n",
+        "bob@example.org left `weekly` already; nothing to do.\n",
     )
+    shown = json.loads(cli("subscribers", "show", "bob@example.org", "--json").stdout)
+    assert shown["lists_left"] == ["weekly"]
 
 
 def test_unsubscribe_finds_an_address_with_a_non_ascii_capital(cli: Cli) -> None:
     cli("subscribers", "add", "Ärger@Example.org")
     secret = SECRET["DIGEST_SECRET"].encode()
     result = cli("unsubscribe", tokens.sign("Ärger@example.org", "default", secret), env=SECRET)
-    assert result.stderr == "Unsubscribed Ärger@example.org; no more issues go to this address.\n"
+    assert result.stderr == (
+        "Unsubscribed Ärger@example.org from `default`; no more issues from that list.\n"
+    )
 
 
 def test_unsubscribe_uses_the_workspace_secret_file(cli: Cli, workspace: Path) -> None:

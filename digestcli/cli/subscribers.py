@@ -17,6 +17,7 @@ from digestcli.errors import UsageError
 from digestcli.models import DEFAULT_LIST
 
 if TYPE_CHECKING:
+    from digestcli.events import Unsubscribed
     from digestcli.importer import ImportReport
 
 # The store (and email-validator behind it) is imported inside the commands: this module is
@@ -220,17 +221,29 @@ def remove_subscriber(
 @subscribers_app.command("unsubscribe")
 def unsubscribe_subscriber(ctx: typer.Context, email: EmailArgument) -> None:
     """Mark a subscriber unsubscribed: they get no more issues from any list."""
-    from digestcli import subscribers as store
+    from digestcli.events import unsubscribe
 
     with _store(ctx) as db:
-        before = store.unsubscribe(db, email)
-    info(_unsubscribed(email.strip(), before))
+        done = unsubscribe(db, email.strip(), None)
+    if done.outcome == "unknown":
+        from digestcli.subscribers import SubscriberNotFound
+
+        raise SubscriberNotFound(email.strip())
+    info(_unsubscribed(done))
 
 
-def _unsubscribed(email: str, before: str) -> str:
-    if before == "active":
-        return f"Unsubscribed {email}; no more issues go to this address."
-    return f"{email} is {before} already; nothing to do."
+def _unsubscribed(done: Unsubscribed) -> str:
+    if done.outcome == "unknown":
+        return f"{done.email} is not a subscriber any more; nothing to do."
+    if done.list is None:
+        if done.outcome == "unsubscribed":
+            return f"Unsubscribed {done.email}; no more issues go to this address."
+        return f"{done.email} is {done.state} already; nothing to do."
+    if done.outcome == "unsubscribed":
+        return f"Unsubscribed {done.email} from `{done.list}`; no more issues from that list."
+    if done.state != "active":
+        return f"{done.email} is {done.state} already; nothing to do."
+    return f"{done.email} left `{done.list}` already; nothing to do."
 
 
 @app.command("lists")
@@ -260,19 +273,12 @@ def unsubscribe_link(
         ),
     ],
 ) -> None:
-    """Verify a signed unsubscribe token (or link) and unsubscribe its subscriber."""
-    from digestcli import subscribers as store
+    """Verify a signed unsubscribe token (or link) and unsubscribe its subscriber from its list."""
+    from digestcli.events import unsubscribe
     from digestcli.tokens import load_secret, token_from_link, verify
 
     st = state(ctx)
-    email, _list = verify(token_from_link(token), load_secret(st.workspace().state_dir, st.env))
+    email, list_name = verify(token_from_link(token), load_secret(st.workspace().state_dir, st.env))
     with _store(ctx) as db:
-        found = store.get(db, email) or (
-            None if email.isascii() else store.get(db, store.find_lowercased(db, email) or "")
-        )
-        if found is None:
-            info(f"{email} is not a subscriber any more; nothing to do.")
-            return
-        email = found.email
-        before = store.unsubscribe(db, email)
-    info(_unsubscribed(email, before))
+        done = unsubscribe(db, email, list_name)
+    info(_unsubscribed(done))
