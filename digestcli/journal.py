@@ -332,3 +332,51 @@ def uncertain(db: sqlite3.Connection, campaign_id: int) -> list[str]:
         (campaign_id,),
     )
     return [str(row[0]) for row in rows]
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """An uncertain row: who, and when the attempt that left it in doubt was made."""
+
+    seq: int
+    email: str
+    attempted_at: str
+
+
+def in_doubt(db: sqlite3.Connection) -> list[tuple[Campaign, list[InDoubt]]]:
+    """Every campaign with uncertain rows, and those rows in list order."""
+    found: list[tuple[Campaign, list[InDoubt]]] = []
+    campaigns = db.execute(
+        f"SELECT {_CAMPAIGN_COLUMNS} FROM campaigns WHERE id IN"
+        " (SELECT DISTINCT campaign_id FROM deliveries WHERE state = 'uncertain') ORDER BY id"
+    ).fetchall()
+    for row in campaigns:
+        campaign = Campaign(*row)
+        rows = db.execute(
+            "SELECT seq, email, COALESCE(updated_at, '') FROM deliveries"
+            " WHERE campaign_id = ? AND state = 'uncertain' ORDER BY seq",
+            (campaign.id,),
+        )
+        found.append((campaign, [InDoubt(int(q), str(e), str(t)) for q, e, t in rows]))
+    return found
+
+
+def settle_doubt(
+    db: sqlite3.Connection, campaign_id: int, sent: dict[int, str], unsent: Sequence[int]
+) -> None:
+    """Uncertain rows the provider's record settles: sent (with its id), or back to pending."""
+    stamp = now()
+    with transaction(db):
+        db.executemany(
+            "UPDATE deliveries SET state = 'sent', provider_id = ?, error = NULL, updated_at = ?"
+            " WHERE campaign_id = ? AND seq = ? AND state = 'uncertain'",
+            [(provider_id, stamp, campaign_id, seq) for seq, provider_id in sent.items()],
+        )
+        moved = db.executemany(
+            "UPDATE deliveries SET state = 'pending', batch = NULL, error = NULL, updated_at = ?"
+            " WHERE campaign_id = ? AND seq = ? AND state = 'uncertain'",
+            [(stamp, campaign_id, seq) for seq in unsent],
+        ).rowcount
+        if moved:
+            # Pending rows again: the campaign is not finished until they are sent.
+            db.execute("UPDATE campaigns SET finished_at = NULL WHERE id = ?", (campaign_id,))

@@ -201,6 +201,32 @@ class HTTPTransport(Transport):
             raise error
         return response
 
+    def get_json(self, path: str, params: Mapping[str, str | int]) -> Any:
+        """GET a JSON document from the API; failures become digest's errors, as for post().
+
+        A GET changes nothing at the provider, so a broken connection is only temporary.
+        """
+        client = self.client()
+        try:
+            response = client.get(path, params=dict(params))
+        except httpx.UnsupportedProtocol as exc:
+            raise ConfigError(
+                f"[transport] base_url `{self.base_url}` must start with https:// or http://; "
+                "fix it in digest.toml."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TemporaryFailure(
+                f"could not read from {self.provider} at {self.base_url} ({self.describe(exc)})."
+            ) from exc
+        if not response.is_success:
+            raise self.status_error(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TemporaryFailure(
+                f"{self.provider} answered {path} with something that is not JSON."
+            ) from exc
+
     def status_error(self, response: httpx.Response) -> DigestError:
         """Translate a non-2xx answer into digest's error for it."""
         status = response.status_code

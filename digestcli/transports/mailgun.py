@@ -42,6 +42,11 @@ def token(name: str) -> str:
     return f"%recipient.{name}%"
 
 
+def campaign_tag(campaign: str) -> str:
+    """The Mailgun tag a campaign's messages carry (what its event search filters on)."""
+    return _TAG_UNSAFE.sub("_", campaign)[:_TAG_LIMIT]
+
+
 class LiteralEscaper:
     """Keeps literal `%recipient.` text from being substituted by Mailgun.
 
@@ -175,7 +180,7 @@ class MailgunTransport(HTTPTransport):
         ]
         if campaign:
             form += [
-                ("o:tag", _TAG_UNSAFE.sub("_", campaign)[:_TAG_LIMIT]),
+                ("o:tag", campaign_tag(campaign)),
                 ("v:campaign", campaign),
             ]
         if batch:

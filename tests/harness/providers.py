@@ -247,6 +247,23 @@ def openapi(provider: str) -> OpenAPI:
 
 
 @dataclass(frozen=True)
+class Accepted:
+    """One message in the provider's own record: to whom, its tags and variables, its id."""
+
+    email: str
+    message_id: str
+    tags: tuple[str, ...] = ()
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+def query(request: Request) -> dict[str, str]:
+    """The request's query parameters (last value wins)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    return dict(parse_qsl(urlsplit(request.path).query))
+
+
+@dataclass(frozen=True)
 class Request:
     """One request as the fake received it."""
 
@@ -363,6 +380,8 @@ class FakeProvider:
         self.delivered: list[Received] = []
         self.violations: list[str] = []
         self.answered: list[Reply] = []
+        # What the provider accepted, as its own record (message search, events) holds it.
+        self.accepted: list[Accepted] = []
         # Addresses the provider's own validator refuses (stricter than email-validator),
         # with the reason it gives where it gives one per address (Resend).
         self.refused: dict[str, str] = {}
@@ -454,6 +473,9 @@ class FakeProvider:
             if self.recording:
                 self.requests.append(request)
             scripted = self._script.popleft() if self._script else None
+        if request.method == "GET":
+            denied = self.check_auth(request)
+            return (denied or self.search(request)), None
         if not re.fullmatch(self.path_pattern, request.path) or request.method != "POST":
             return json_reply(404, {"message": "Not Found"}), None
         denied = self.check_auth(request)
@@ -523,6 +545,24 @@ class FakeProvider:
     def refuse(self, request: Request) -> Reply | None:
         """The provider's answer to a request holding an address it refuses, else None."""
         return None
+
+    def search(self, request: Request) -> Reply:
+        """A GET of the provider's record of accepted messages (404 where it has none)."""
+        return json_reply(404, {"message": "Not Found"})
+
+    def remember(self, record: Accepted) -> None:
+        """Keep what the provider accepted, for its search API."""
+        with self._lock:
+            self.accepted.append(record)
+
+    def found(self, email: str, tag: str | None = None) -> list[Accepted]:
+        """What was accepted for an address (and a tag)."""
+        with self._lock:
+            return [
+                a
+                for a in self.accepted
+                if a.email.lower() == email.lower() and (tag is None or tag in a.tags)
+            ]
 
     def accept(self, request: Request) -> Reply:
         """Deliver the batch and answer as the provider does on success."""
@@ -644,16 +684,38 @@ class PostmarkFake(FakeProvider):
                     "headers": headers,
                 }
             )
+            message_id = str(uuid.uuid4())
+            tags = (item["Tag"],) if item.get("Tag") else ()
+            self.remember(Accepted(address, message_id, tags, item.get("Metadata") or {}))
             answers.append(
                 {
                     "ErrorCode": 0,
                     "Message": "OK",
-                    "MessageID": str(uuid.uuid4()),
+                    "MessageID": message_id,
                     "SubmittedAt": "2024-05-06T07:08:09.1234567-04:00",
                     "To": item["To"],
                 }
             )
         return json_reply(200, answers)
+
+    def search(self, request: Request) -> Reply:
+        """GET /messages/outbound: accepted messages by recipient and tag."""
+        if not request.path.startswith("/messages/outbound"):
+            return json_reply(404, {"ErrorCode": 404, "Message": "Not Found"})
+        asked = query(request)
+        found = self.found(asked.get("recipient", ""), asked.get("tag"))
+        messages = [
+            {
+                "MessageID": a.message_id,
+                "Recipients": [a.email],
+                "Tag": a.tags[0] if a.tags else "",
+                "Metadata": dict(a.variables),
+                "Status": "Sent",
+                "ReceivedAt": "2026-11-30T08:00:00Z",
+            }
+            for a in found
+        ]
+        return json_reply(200, {"TotalCount": len(messages), "Messages": messages})
 
     def error(self, status: int, message: str | None = None, **options: Any) -> Reply:
         """Postmark's {"ErrorCode", "Message"} body; it documents no rate-limit headers."""
@@ -731,6 +793,10 @@ class SendGridFake(FakeProvider):
         if "text/plain" in types and types.index("text/plain") != 0:
             problems.append("content: text/plain must come first")
         return problems
+
+    def search(self, request: Request) -> Reply:
+        """GET /v3/messages: email activity is a paid add-on this account lacks (403)."""
+        return self.error(403)
 
     def refuse(self, request: Request) -> Reply | None:
         """400 for the whole request, naming each refused address's personalization field."""
@@ -892,6 +958,9 @@ class MailgunFake(FakeProvider):
         variables = json.loads(raw) if raw else {}
         domain = request.path.split("/")[2]
         header_fields = [(key[2:].lower(), text) for key, text in fields if key.startswith("h:")]
+        message_id = f"<{uuid.uuid4().hex}@{domain}>"
+        tags = tuple(value for key, value in fields if key == "o:tag")
+        user_variables = {key[2:]: value for key, value in fields if key.startswith("v:")}
         for name, value in fields:
             if name != "to":
                 continue
@@ -909,8 +978,31 @@ class MailgunFake(FakeProvider):
                     "headers": headers,
                 }
             )
-        message_id = f"<{uuid.uuid4().hex}@{domain}>"
+            self.remember(Accepted(address, message_id, tags, user_variables))
         return json_reply(200, {"id": message_id, "message": "Queued. Thank you."})
+
+    def search(self, request: Request) -> Reply:
+        """GET /v3/{domain}/events?event=accepted: by recipient and tag; one page."""
+        if not re.fullmatch(r"/v3/[^/]+/events(\?.*)?", request.path):
+            return json_reply(404, {"message": "Not Found"})
+        asked = query(request)
+        found = (
+            []
+            if asked.get("event") != "accepted"
+            else self.found(asked.get("recipient", ""), asked.get("tags"))
+        )
+        items = [
+            {
+                "event": "accepted",
+                "id": uuid.uuid4().hex[:22],
+                "recipient": a.email,
+                "tags": list(a.tags),
+                "user-variables": dict(a.variables),
+                "message": {"headers": {"message-id": a.message_id.strip("<>")}},
+            }
+            for a in found
+        ]
+        return json_reply(200, {"items": items, "paging": {"next": f"{self.url}/v3/next"}})
 
     def error(self, status: int, message: str | None = None, **options: Any) -> Reply:
         """Mailgun's {"message"} (401: plain Forbidden; 429: "try again after N seconds")."""
