@@ -10,7 +10,13 @@ from typing import Protocol
 
 import pytest
 from click.testing import Result
+from hypothesis import settings
 from typer.testing import CliRunner
+
+# No per-example deadline: on a loaded 2-core machine a slow example is not a failure, and
+# tests here never measure time.
+settings.register_profile("digest", deadline=None)
+settings.load_profile("digest")
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "digest.toml"
