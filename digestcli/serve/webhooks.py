@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from digestcli.events import Event
+from digestcli.serve import mailgun_hooks, postmark_hooks, resend_hooks, sendgrid_hooks
+from digestcli.serve.hookkit import Reader, WebhookRefused
 
-# provider -> reader: (headers, body, env, now) -> events; raises WebhookRefused.
-Reader = Callable[[Mapping[str, str], bytes, Mapping[str, str], float], list[Event]]
-READERS: dict[str, Reader] = {}
+__all__ = ["READERS", "Reader", "WebhookRefused", "receive"]
 
-
-class WebhookRefused(Exception):
-    """A webhook delivery digest will not record: the HTTP status to answer, and why."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+READERS: dict[str, Reader] = {
+    "postmark": postmark_hooks.read,
+    "sendgrid": sendgrid_hooks.read,
+    "mailgun": mailgun_hooks.read,
+    "resend": resend_hooks.read,
+}
 
 
 def receive(
