@@ -332,3 +332,9 @@ def uncertain(db: sqlite3.Connection, campaign_id: int) -> list[str]:
         (campaign_id,),
     )
     return [str(row[0]) for row in rows]
+
+
+def uncertain_total(db: sqlite3.Connection) -> int:
+    """How many deliveries, across all campaigns, are uncertain now."""
+    row = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'uncertain'").fetchone()
+    return int(row[0])
