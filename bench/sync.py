@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from digestcli.sync import sync  # noqa: E402
-from digestcli.workspace import Workspace  # noqa: E402
-from harness.suppressions import SendGridSuppressions, sync_workspace  # noqa: E402
+from digestcli.sync import sync
+from digestcli.workspace import Workspace
+from harness.suppressions import SendGridSuppressions, sync_workspace
 
 LISTS = ("bounces", "blocks", "spam_reports", "invalid_emails", "unsubscribes")
 
@@ -37,7 +37,8 @@ def main() -> None:
     # ru_maxrss is the whole process, the fake server's 100,000 entries included.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"entries {fetched:,}  seconds {seconds:.1f}  peak RSS {peak:.0f} MB  changes {report.changes}"
+        f"entries {fetched:,}  seconds {seconds:.1f}  peak RSS {peak:.0f} MB  "
+        f"changes {report.changes}"
     )
 
 
