@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digestcli.errors import ConfigError, DigestError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Readers' answers (events.py): one row per event, a replay is refused by the UNIQUE key.
 EVENTS = """
@@ -28,6 +28,16 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (source, source_id)
 );
 CREATE INDEX IF NOT EXISTS events_email ON events(email, id);
+"""
+
+# How far `digest sync` has read each source (syncstate.py): its high-water mark, in the
+# source's own terms (a unix time, a date, a cursor).
+SYNC_MARKS = """
+CREATE TABLE IF NOT EXISTS sync_marks (
+    source TEXT PRIMARY KEY,
+    mark TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 SCHEMA = (
@@ -86,6 +96,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(campaign_id, state, seq);
 """
     + EVENTS
+    + SYNC_MARKS
 )
 
 # MIGRATIONS[v - 1] takes a store from schema v to v + 1.
@@ -96,6 +107,8 @@ MIGRATIONS = (
     EVENTS
     + "ALTER TABLE subscribers ADD COLUMN soft_bounces INTEGER NOT NULL DEFAULT 0;"
     + "ALTER TABLE memberships ADD COLUMN unsubscribed_at TEXT;",
+    # 4: the high-water mark of each source `digest sync` reads.
+    SYNC_MARKS,
 )
 
 

@@ -380,3 +380,9 @@ def settle_doubt(
         if moved:
             # Pending rows again: the campaign is not finished until they are sent.
             db.execute("UPDATE campaigns SET finished_at = NULL WHERE id = ?", (campaign_id,))
+
+
+def uncertain_total(db: sqlite3.Connection) -> int:
+    """How many deliveries, across all campaigns, are uncertain now."""
+    row = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'uncertain'").fetchone()
+    return int(row[0])

@@ -8,6 +8,7 @@ from digestcli.cli import (
     output,  # noqa: F401  (registers preview and render)
     send,  # noqa: F401  (registers send and status)
     subscribers,  # noqa: F401  (registers subscribers, lists and unsubscribe)
+    sync,  # noqa: F401  (registers sync)
 )
 from digestcli.cli.app import app
 

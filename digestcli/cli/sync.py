@@ -1,0 +1,69 @@
+"""`digest sync`: pull readers' answers from the provider into the subscriber store."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from digestcli.cli.app import app, info, out, state
+from digestcli.errors import ExitStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from digestcli.sync import SyncReport
+
+
+@app.command(name="sync")
+def sync_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
+    """Pull the provider's suppression lists (bounces, complaints, unsubscribes) into the store.
+
+    Each list is read from where the last sync stopped; one that fails is reported and the
+    others go on (exit 1). Reconciling uncertain sends is not done yet: `reconciled` only
+    counts the rows that are uncertain now.
+    """
+    from digestcli.sync import sync
+
+    report = sync(state(ctx).workspace(), state(ctx).env)
+    if as_json:
+        out(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        _show(report, state(ctx).env)
+    if not report.ok:
+        raise typer.Exit(int(ExitStatus.ERROR))
+
+
+def _show(report: SyncReport, env: Mapping[str, str]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from digestcli.console import stdout_console
+
+    if report.provider is None:
+        info("The configured transport keeps no suppression lists: nothing to pull from.")
+    else:
+        table = Table("Source", "Fetched", "Applied", "Error", title_justify="left")
+        for source in report.sources:
+            table.add_row(
+                escape(source.source),
+                str(source.fetched),
+                str(source.applied),
+                escape(source.error or ""),
+            )
+        stdout_console(env).print(table)
+        changes = report.changes
+        out(
+            f"{changes['unsubscribed']} unsubscribed, {changes['bounced']} bounced, "
+            f"{changes['complained']} complained."
+        )
+    uncertain = report.reconciled["uncertain"]
+    if uncertain:
+        info(
+            f"{uncertain} deliveries are uncertain; `digest send --retry-uncertain` re-sends "
+            "them (sync does not reconcile them yet)."
+        )

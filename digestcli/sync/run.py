@@ -1,0 +1,158 @@
+"""The sync itself: every list of the configured provider read into the store, one by one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from digestcli import journal, syncstate
+from digestcli.db import opened, transaction
+from digestcli.errors import DigestError
+from digestcli.events import record
+
+if TYPE_CHECKING:
+    import httpx
+
+    from digestcli.sync.base import Fetcher
+    from digestcli.workspace import Workspace
+
+# Transport kind -> the module:class that reads its suppression lists.
+FETCHERS = {
+    "postmark": "digestcli.sync.postmark:PostmarkFetcher",
+    "sendgrid": "digestcli.sync.sendgrid:SendGridFetcher",
+    "mailgun": "digestcli.sync.mailgun:MailgunFetcher",
+    "resend": "digestcli.sync.resend:ResendFetcher",
+}
+
+
+@dataclass
+class SourceReport:
+    """What reading one source did: entries fetched, events newly applied, or its error."""
+
+    source: str
+    fetched: int = 0
+    applied: int = 0
+    error: str | None = None
+
+
+@dataclass
+class SyncReport:
+    """What `digest sync` did, in the shape of `sync --json` (DESIGN §3)."""
+
+    # The transport kind read, or None when it keeps no suppression lists.
+    provider: str | None = None
+    sources: list[SourceReport] = field(default_factory=list)
+    changes: dict[str, int] = field(
+        default_factory=lambda: {"unsubscribed": 0, "bounced": 0, "complained": 0}
+    )
+    # Reconciling uncertain rows is not built yet: they are counted, none are changed.
+    reconciled: dict[str, int] = field(
+        default_factory=lambda: {"sent": 0, "pending": 0, "uncertain": 0}
+    )
+
+    @property
+    def ok(self) -> bool:
+        """Whether every source was read."""
+        return all(source.error is None for source in self.sources)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as `sync --json` prints it."""
+        return {
+            "sources": [
+                {"source": s.source, "fetched": s.fetched, "applied": s.applied, "error": s.error}
+                for s in self.sources
+            ],
+            "changes": dict(self.changes),
+            "reconciled": dict(self.reconciled),
+        }
+
+
+def sync(
+    workspace: Workspace,
+    env: Mapping[str, str],
+    *,
+    http: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    soft_limit: int = 3,
+) -> SyncReport:
+    """Pull the configured provider's suppression lists into the store; a failing list is
+    reported and the others go on. Safe to re-run: entries already recorded change nothing."""
+    settings = workspace.settings().transport
+    report = SyncReport()
+    with opened(workspace.db_path) as db:
+        target = FETCHERS.get(settings.kind)
+        if target is not None:
+            report.provider = settings.kind
+            fetcher = _fetcher(target, settings, env, http=http, sleep=sleep, clock=clock)
+            try:
+                # A missing key or a bad base_url is the workspace's problem, not a list's.
+                fetcher.api.transport.open()
+                for list_name in fetcher.lists:
+                    report.sources.append(_read(db, fetcher, list_name, report, soft_limit))
+            finally:
+                fetcher.api.transport.close()
+        report.reconciled["uncertain"] = journal.uncertain_total(db)
+    return report
+
+
+def _fetcher(
+    target: str,
+    settings: Any,
+    env: Mapping[str, str],
+    *,
+    http: httpx.BaseTransport | None,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> Fetcher:
+    from importlib import import_module
+
+    from digestcli.sync.api import ProviderAPI
+    from digestcli.transports import transport_class
+    from digestcli.transports.http import HTTPTransport
+
+    cls = transport_class(settings.kind)
+    if not issubclass(cls, HTTPTransport):
+        raise DigestError(f"the `{settings.kind}` transport has no suppression lists to read.")
+    transport = cls(settings, env, http=http, clock=clock)
+    module_name, _, attr = target.partition(":")
+    fetcher: Fetcher = getattr(import_module(module_name), attr)(
+        ProviderAPI(transport, sleep=sleep)
+    )
+    return fetcher
+
+
+def _read(
+    db: Any, fetcher: Fetcher, list_name: str, report: SyncReport, soft_limit: int
+) -> SourceReport:
+    """Read one list into the store; its mark moves only when the whole list was read."""
+    source = SourceReport(f"{fetcher.provider} {list_name}")
+    key = f"{fetcher.provider}:{list_name}"
+    mark = syncstate.mark(db, key)
+    newest = mark
+    try:
+        # Each page is recorded as it comes: memory stays flat, and a list that fails
+        # half-way keeps what it read (the next sync re-reads it, deduplicated).
+        for events in fetcher.pages(list_name, mark):
+            source.fetched += len(events)
+            applied = record(db, events, soft_limit=soft_limit)
+            source.applied += applied.recorded
+            for state, number in applied.changes.items():
+                report.changes[state] += number
+            for event in events:
+                if newest is None or event.at > newest:
+                    newest = event.at
+    except DigestError as exc:
+        source.error = str(exc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        source.error = (
+            f"{fetcher.api.provider} answered {list_name} with data digest cannot read "
+            f"({type(exc).__name__}: {exc}); run `digest sync` again, or report it."
+        )
+    else:
+        if newest is not None and newest != mark:
+            with transaction(db):
+                syncstate.set_mark(db, key, newest)
+    return source
