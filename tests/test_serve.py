@@ -80,8 +80,11 @@ class Client:
 
 
 @pytest.fixture
-def client(root: Path) -> Client:
-    return Client(create_app(Workspace(root), {"DIGEST_SECRET": SECRET}))
+def client(root: Path) -> Iterator[Client]:
+    app = create_app(Workspace(root), {"DIGEST_SECRET": SECRET})
+    yield Client(app)
+    # ASGITransport runs no lifespan: close the store connections the app kept.
+    app.state.served.store.close()
 
 
 def token(
@@ -206,6 +209,7 @@ def test_a_serve_host_without_the_readers_takes_any_list_the_secret_signed(tmp_p
         ("serve", "unsubscribe", "reader@example.org", "weekly"),
         ("serve", "unsubscribe", "reader@example.org", "monthly"),
     ]
+    app.state.served.store.close()
 
 
 @pytest.mark.parametrize(
@@ -385,6 +389,7 @@ def test_the_published_site_is_served_behind_the_routes(root: Path, tmp_path: Pa
     assert client.get("/issues/week-9/").text == "<h1>Week 9</h1>"
     assert client.get("/healthz").text == "ok"
     assert client.get("/nothing-here").status_code == 404
+    app.state.served.store.close()
 
 
 @pytest.mark.parametrize(
