@@ -28,7 +28,8 @@ class Publication:
 class Unsubscribe:
     """Where readers unsubscribe: an https URL and an optional mailto address."""
 
-    url: str
+    # Empty only while loading: {serve.url}/unsubscribe fills it in when [serve] url is set.
+    url: str = ""
     mailto: str | None = None
 
 
@@ -58,6 +59,20 @@ class SendingSettings:
 
 
 @dataclass(frozen=True)
+class ServeSettings:
+    """Where `digest serve` is reachable from the internet, when it runs somewhere."""
+
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class BounceSettings:
+    """How readers' bounces count."""
+
+    soft_limit: int = 3
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything digest.toml says."""
 
@@ -66,6 +81,8 @@ class Settings:
     unsubscribe: Unsubscribe
     transport: TransportSettings = field(default_factory=TransportSettings)
     sending: SendingSettings = field(default_factory=SendingSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
 
 
 # TOML key -> dataclass field, where they differ.
@@ -128,7 +145,9 @@ def _check_type(value: Any, annotation: Any, where: str, path: Path) -> Any:
     raise ConfigError(f"{path}: `{where}` must be {expected}, not {value!r}.")
 
 
-_TOP = ("publication", "unsubscribe", "transport", "sending")
+_TOP = ("publication", "unsubscribe", "transport", "sending", "serve", "bounces")
+# Plain http is fine only where nobody else can listen: a serve on this machine.
+_LOOPBACK = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 
 
 def load_settings(path: Path) -> Settings:
@@ -145,9 +164,11 @@ def load_settings(path: Path) -> Settings:
         if key not in _TOP:
             raise ConfigError(f"{path}: unknown key `{key}`; known sections are {', '.join(_TOP)}.")
     publication = _section(data, "publication", Publication, path, required=True)
-    unsubscribe = _section(data, "unsubscribe", Unsubscribe, path, required=True)
     transport = _section(data, "transport", TransportSettings, path, required=False)
     sending = _section(data, "sending", SendingSettings, path, required=False)
+    serve = _serve(data, path)
+    bounces = _section(data, "bounces", BounceSettings, path, required=False)
+    unsubscribe = _unsubscribe(data, serve, path)
     if not is_kind(transport.kind):
         raise ConfigError(
             f"{path}: [transport] kind `{transport.kind}` is not one of {', '.join(kinds())}."
@@ -156,8 +177,6 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(
             f"{path}: [transport] security must be one of {', '.join(SMTP_SECURITY)}."
         )
-    if not unsubscribe.url.startswith("https://"):
-        raise ConfigError(f"{path}: [unsubscribe] url must start with https://.")
     if sending.concurrency < 1:
         raise ConfigError(f"{path}: [sending] concurrency must be at least 1.")
     if sending.rate < 0:
@@ -166,4 +185,35 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(
             f"{path}: [sending] requests_per_second must be 0 (provider default) or more."
         )
-    return Settings(path, publication, unsubscribe, transport, sending)
+    if bounces.soft_limit < 1:
+        raise ConfigError(f"{path}: [bounces] soft_limit must be at least 1.")
+    return Settings(path, publication, unsubscribe, transport, sending, serve, bounces)
+
+
+def _serve(data: dict[str, Any], path: Path) -> ServeSettings:
+    serve: ServeSettings = _section(data, "serve", ServeSettings, path, required=False)
+    if serve.url is None:
+        return serve
+    url = serve.url.rstrip("/")
+    if not url.startswith("https://") and not any(
+        url == base or url.startswith((f"{base}:", f"{base}/")) for base in _LOOPBACK
+    ):
+        raise ConfigError(
+            f"{path}: [serve] url must start with https:// (plain http only on this machine)."
+        )
+    return ServeSettings(url=url)
+
+
+def _unsubscribe(data: dict[str, Any], serve: ServeSettings, path: Path) -> Unsubscribe:
+    given = serve.url is None or "unsubscribe" in data
+    unsubscribe: Unsubscribe = _section(data, "unsubscribe", Unsubscribe, path, required=given)
+    if unsubscribe.url:
+        if not unsubscribe.url.startswith("https://"):
+            raise ConfigError(f"{path}: [unsubscribe] url must start with https://.")
+        return unsubscribe
+    if serve.url is None:
+        raise ConfigError(
+            f"{path}: [unsubscribe] url is missing; add it, or set [serve] url "
+            "to have `digest serve` answer the unsubscribe links."
+        )
+    return Unsubscribe(url=f"{serve.url}/unsubscribe", mailto=unsubscribe.mailto)

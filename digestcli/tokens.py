@@ -95,3 +95,12 @@ def token_from_link(text: str) -> str:
     raise UsageError(
         "that link carries no ?token=...; copy the whole unsubscribe link from the email."
     )
+
+
+# Fixed, so that the editor's `digest sync` and a serve sharing DIGEST_SECRET derive one key.
+_EVENTS_LABEL = b"digest events key"
+
+
+def events_key(secret: bytes) -> str:
+    """The bearer key of a serve's GET /events: HMAC-SHA256(secret, "digest events key"), hex."""
+    return hmac.new(secret, _EVENTS_LABEL, hashlib.sha256).hexdigest()

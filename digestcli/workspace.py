@@ -117,6 +117,12 @@ kind = "outbox"        # outbox | smtp | postmark | sendgrid | mailgun | resend
 rate = 0               # messages per second, 0 = the provider's documented default
 requests_per_second = 0  # API requests per second, 0 = the provider's default (Resend: 2)
 concurrency = 4        # batches in flight
+
+# [serve]                # `digest serve`, the page unsubscribe links and webhooks point at
+# url = "https://news.example.org"   # then [unsubscribe] url defaults to {{url}}/unsubscribe
+
+# [bounces]
+# soft_limit = 3         # soft bounces in a row before an address counts as bounced
 """
 
 

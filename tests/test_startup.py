@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-# The rendering and sending stack: slow to import, and not needed to edit a draft.
-HEAVY = ("premailer", "lxml", "cssutils", "httpx", "jinja2")
+# The rendering, sending and serving stacks: slow to import, and not needed to edit a draft.
+HEAVY = ("premailer", "lxml", "cssutils", "httpx", "jinja2", "starlette", "uvicorn")
 
 # Runs the CLI the way the console script does, then reports every module it imported.
 PROBE = """\

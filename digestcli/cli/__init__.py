@@ -7,6 +7,7 @@ from digestcli.cli import (
     compose,  # noqa: F401  (registers the editing commands)
     output,  # noqa: F401  (registers preview and render)
     send,  # noqa: F401  (registers send and status)
+    serve,  # noqa: F401  (registers serve)
     subscribers,  # noqa: F401  (registers subscribers, lists and unsubscribe)
     sync,  # noqa: F401  (registers sync)
 )
