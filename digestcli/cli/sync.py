@@ -24,8 +24,9 @@ def sync_command(
     """Pull the provider's suppression lists (bounces, complaints, unsubscribes) into the store.
 
     Each list is read from where the last sync stopped; one that fails is reported and the
-    others go on (exit 1). Reconciling uncertain sends is not done yet: `reconciled` only
-    counts the rows that are uncertain now.
+    others go on (exit 1). With [serve] url set, the answers that serve recorded come too.
+    Uncertain sends are looked up in the provider's record: found ones become sent, ones it
+    never saw go back to pending after an hour (`digest send --resume` sends them once).
     """
     from digestcli.sync import sync
 
@@ -61,9 +62,15 @@ def _show(report: SyncReport, env: Mapping[str, str]) -> None:
             f"{changes['unsubscribed']} unsubscribed, {changes['bounced']} bounced, "
             f"{changes['complained']} complained."
         )
-    uncertain = report.reconciled["uncertain"]
-    if uncertain:
+    settled = report.reconciled
+    if settled["sent"] or settled["pending"]:
         info(
-            f"{uncertain} deliveries are uncertain; `digest send --retry-uncertain` re-sends "
-            "them (sync does not reconcile them yet)."
+            f"Uncertain sends settled: {settled['sent']} found sent, {settled['pending']} "
+            "back to pending (`digest send --resume` sends them once)."
+        )
+    if settled["uncertain"]:
+        why = f" ({report.note})" if report.note else ""
+        info(
+            f"{settled['uncertain']} deliveries are still uncertain{why}; "
+            "`digest send --retry-uncertain` re-sends them and may give some a second copy."
         )

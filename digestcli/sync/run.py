@@ -47,10 +47,12 @@ class SyncReport:
     changes: dict[str, int] = field(
         default_factory=lambda: {"unsubscribed": 0, "bounced": 0, "complained": 0}
     )
-    # Reconciling uncertain rows is not built yet: they are counted, none are changed.
+    # Uncertain rows settled by the provider's record: now sent, back to pending, still unsure.
     reconciled: dict[str, int] = field(
         default_factory=lambda: {"sent": 0, "pending": 0, "uncertain": 0}
     )
+    # Why uncertain rows stay so, when the provider's record could not be searched.
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,11 +78,16 @@ def sync(
     http: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
-    soft_limit: int = 3,
+    serve_http: httpx.BaseTransport | None = None,
 ) -> SyncReport:
-    """Pull the configured provider's suppression lists into the store; a failing list is
-    reported and the others go on. Safe to re-run: entries already recorded change nothing."""
-    settings = workspace.settings().transport
+    """Pull readers' answers into the store: the configured provider's suppression lists and
+    a remote serve's events; then settle uncertain sends by the provider's record. A failing
+    source is reported and the others go on. Safe to re-run: what was recorded changes nothing.
+    """
+    from digestcli.reconcile import reconcile
+
+    everything = workspace.settings()
+    settings, soft_limit = everything.transport, everything.bounces.soft_limit
     report = SyncReport()
     with opened(workspace.db_path) as db:
         target = FETCHERS.get(settings.kind)
@@ -92,10 +99,49 @@ def sync(
                 fetcher.api.transport.open()
                 for list_name in fetcher.lists:
                     report.sources.append(_read(db, fetcher, list_name, report, soft_limit))
+                settled = reconcile(db, fetcher.api.transport)
+                report.reconciled = {
+                    "sent": settled.sent,
+                    "pending": settled.pending,
+                    "uncertain": settled.uncertain,
+                }
+                report.note = settled.error
             finally:
                 fetcher.api.transport.close()
-        report.reconciled["uncertain"] = journal.uncertain_total(db)
+        else:
+            report.reconciled["uncertain"] = journal.uncertain_total(db)
+        if everything.serve.url:
+            report.sources.append(
+                _remote(db, workspace, env, everything.serve.url, report, soft_limit, serve_http)
+            )
     return report
+
+
+def _remote(
+    db: Any,
+    workspace: Workspace,
+    env: Mapping[str, str],
+    url: str,
+    report: SyncReport,
+    soft_limit: int,
+    http: httpx.BaseTransport | None,
+) -> SourceReport:
+    """Read the remote serve's /events; its failure is this source's error."""
+    from digestcli.sync.remote import read_remote
+    from digestcli.tokens import events_key, load_secret
+
+    source = SourceReport("serve events")
+    try:
+        key = events_key(load_secret(workspace.state_dir, env))
+        source.fetched, source.applied, changes = read_remote(
+            db, url, key, soft_limit=soft_limit, http=http
+        )
+    except DigestError as exc:
+        source.error = str(exc)
+        return source
+    for state, number in changes.items():
+        report.changes[state] += number
+    return source
 
 
 def _fetcher(
