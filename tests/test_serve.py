@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import queue
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from digestcli.serve.app import MAX_BODY, PAGE, create_app, masked
 from digestcli.tokens import events_key, sign
 from digestcli.workspace import Workspace
 from fakes import store
-from harness.workspaces import copy_workspace, digest_env
+from harness.workspaces import REPO, copy_workspace, digest_env
 
 SECRET = "serve-test-secret"
 ONE_CLICK = b"List-Unsubscribe=One-Click"  # the RFC 8058 body
@@ -542,3 +543,54 @@ def test_a_real_serve_takes_concurrent_one_clicks(served: Served, root: Path) ->
     assert asyncio.run(click_all()) == [200] * len(more)
     assert active(root) == ALL
     assert len(recorded(root)) == len(more)
+
+
+def editor(tmp_path: Path, serve_url: str) -> Path:
+    """The editor's own workspace (outbox), with the same readers, pointing at a serve."""
+    config = (REPO / "digest.toml").read_text(
+        encoding="utf-8"
+    ) + f'\n[serve]\nurl = "{serve_url}"\n'
+    desk = copy_workspace(tmp_path / "desk", config=config)
+    store(desk / ".digest" / "digest.db", 3).close()
+    return desk
+
+
+def send(desk: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digestcli", "send", "--yes"],
+        cwd=desk,
+        env=digest_env(SECRET),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_send_first_brings_home_what_the_serve_recorded(
+    served: Served, root: Path, tmp_path: Path
+) -> None:
+    with httpx.Client(base_url=served.url, timeout=10) as http:
+        answer = http.post(link(token("user1@example.org")), content=ONE_CLICK, headers=FORM)
+        assert answer.status_code == 200
+    desk = editor(tmp_path, served.url)
+    sent = send(desk)
+    assert sent.returncode == 0, sent.stderr
+    assert "Synced readers' answers: 1 unsubscribed, 0 bounced, 0 complained." in sent.stderr
+    assert "Skipped:    1 list members (1 left the list)" in sent.stderr
+    files = sorted(p.name for p in (desk / ".digest" / "outbox").glob("*/*.eml"))
+    assert [name.split("-", 1)[1] for name in files] == [
+        "user0@example.org.eml",
+        "user2@example.org.eml",
+    ]
+
+
+def test_a_serve_that_cannot_be_reached_only_warns_and_the_send_goes_on(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    desk = editor(tmp_path, f"http://127.0.0.1:{port}")
+    sent = send(desk)
+    assert sent.returncode == 0, sent.stderr
+    assert "warning: sync of serve events failed (could not reach" in sent.stderr
+    assert "Done: 3 sent" in sent.stderr

@@ -20,6 +20,7 @@ from digestcli.models import DEFAULT_LIST
 if TYPE_CHECKING:
     from digestcli.campaigns import Mode, Plan, SendReport
     from digestcli.models import Result
+    from digestcli.workspace import Workspace
 
 
 def _addresses(raw: str) -> list[str]:
@@ -100,6 +101,8 @@ def send(
         return
     if as_email:
         raise UsageError("--as goes with --test; a list send personalises for every subscriber.")
+    if not dry_run:
+        _sync_first(workspace, st.env)
     plan = campaigns.plan_send(setup, list_name, _mode(resume, retry_failed, retry_uncertain))
     if not plan.sends:
         info(plan.note())
@@ -113,6 +116,33 @@ def send(
     setup.check_transport()
     _confirm(plan, yes)
     _show_report(plan, _run(plan, limit))
+
+
+def _sync_first(workspace: Workspace, env: Mapping[str, str]) -> None:
+    """Bring readers' answers home before the list is read; a failing source only warns."""
+    from digestcli.errors import DigestError
+    from digestcli.sync import sync
+
+    try:
+        report = sync(workspace, env)
+    except DigestError as exc:
+        info(f"warning: readers' answers were not synced before this send ({exc}).")
+        return
+    for source in report.sources:
+        if source.error:
+            info(f"warning: sync of {source.source} failed ({source.error}); sending anyway.")
+    changes = report.changes
+    if any(changes.values()):
+        info(
+            f"Synced readers' answers: {changes['unsubscribed']} unsubscribed, "
+            f"{changes['bounced']} bounced, {changes['complained']} complained."
+        )
+    settled = report.reconciled
+    if settled["sent"] or settled["pending"]:
+        info(
+            f"Uncertain sends settled: {settled['sent']} found sent, "
+            f"{settled['pending']} back to pending."
+        )
 
 
 def _show_test_results(results: list[Result]) -> None:

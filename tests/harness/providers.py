@@ -342,7 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
             {name.lower(): value for name, value in self.headers.items()},
             self._read_body(),
         )
-        reply = fake.dispatch(request)
+        # A GET reads the provider's records: no send, so no script, no hold, no request count.
+        reply = fake.read(request) if request.method == "GET" else fake.dispatch(request)
         if reply.action == "drop":
             self.close_connection = True
             return
@@ -473,9 +474,6 @@ class FakeProvider:
             if self.recording:
                 self.requests.append(request)
             scripted = self._script.popleft() if self._script else None
-        if request.method == "GET":
-            denied = self.check_auth(request)
-            return (denied or self.search(request)), None
         if not re.fullmatch(self.path_pattern, request.path) or request.method != "POST":
             return json_reply(404, {"message": "Not Found"}), None
         denied = self.check_auth(request)
@@ -545,6 +543,10 @@ class FakeProvider:
     def refuse(self, request: Request) -> Reply | None:
         """The provider's answer to a request holding an address it refuses, else None."""
         return None
+
+    def read(self, request: Request) -> Reply:
+        """Answer a GET: the credentials checked, then the provider's search."""
+        return self.check_auth(request) or self.search(request)
 
     def search(self, request: Request) -> Reply:
         """A GET of the provider's record of accepted messages (404 where it has none)."""

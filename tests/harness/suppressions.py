@@ -163,6 +163,10 @@ class SuppressionFake:
         with self._lock:
             return [r.path for r in self.requests]
 
+    def read(self, request: Request) -> Reply:
+        """Every request to these fakes is a read (GET): answer it like any other."""
+        return self.dispatch(request)
+
     def dispatch(self, request: Request) -> Reply:
         """The answer to one request: a scripted fault, a refusal, or the page asked for."""
         with self._lock:
