@@ -404,7 +404,8 @@ class Preview:
     @property
     def unsubscribe_url(self) -> str:
         """The sample reader's unsubscribe link, as the footer carries it."""
-        return self.message.values["unsubscribe_url"]
+        # In provider mode there is none yet: the provider writes it into each message.
+        return self.message.values.get("unsubscribe_url", "(the provider's link, added when sent)")
 
 
 def build_preview(
