@@ -130,8 +130,9 @@ def provider_content(content: Content, placeholder: str, kind: str, draft: Path)
     """The issue with its unsubscribe slot made the provider's placeholder, once for everyone.
 
     Fixed text, not a per-recipient value: Mailgun does not rescan the values it substitutes,
-    and escaping `<%...%>` for HTML would break SendGrid's tag. An issue that already holds the
-    placeholder is refused, because the provider would turn that text into a link as well.
+    and escaping `<%...%>` for HTML would break SendGrid's tag. Put in after the CSS inlining,
+    which would have written Postmark's as `{{{%20pm:unsubscribe%20}}}` in an href. An issue
+    that already holds the placeholder is refused: the provider would make that a link too.
     """
     needle = placeholder.lower()
     pieces = (content.subject, *content.html.literals, *content.text.literals)
