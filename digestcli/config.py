@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,8 @@ from digestcli.errors import ConfigError
 from digestcli.transports.registry import is_kind, kinds
 
 SMTP_SECURITY = ("starttls", "ssl", "none")
+# Who hosts the unsubscribe link: digest's signed links, or the sending provider (DESIGN §1).
+UNSUBSCRIBE_MODES = ("digest", "provider")
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,18 @@ class Publication:
 
 @dataclass(frozen=True)
 class Unsubscribe:
-    """Where readers unsubscribe: an https URL and an optional mailto address."""
+    """Where readers unsubscribe: an https URL and an optional mailto address, or the provider."""
 
     # Empty only while loading: {serve.url}/unsubscribe fills it in when [serve] url is set.
+    # Also empty in provider mode without a URL: the provider's own link replaces it.
     url: str = ""
     mailto: str | None = None
+    mode: str = "digest"
+
+    @property
+    def by_provider(self) -> bool:
+        """Whether the sending provider hosts the unsubscribe link and its headers."""
+        return self.mode == "provider"
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,8 @@ class TransportSettings:
     security: str = "starttls"
     username: str | None = None
     batch_size: int | None = None
+    # SendGrid's unsubscribe group, used with [unsubscribe] mode = "provider".
+    asm_group_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +188,10 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(
             f"{path}: [transport] security must be one of {', '.join(SMTP_SECURITY)}."
         )
+    if transport.asm_group_id is not None and transport.asm_group_id < 1:
+        raise ConfigError(
+            f"{path}: [transport] asm_group_id must be a SendGrid unsubscribe group id (1 or more)."
+        )
     if sending.concurrency < 1:
         raise ConfigError(f"{path}: [sending] concurrency must be at least 1.")
     if sending.rate < 0:
@@ -207,13 +222,19 @@ def _serve(data: dict[str, Any], path: Path) -> ServeSettings:
 def _unsubscribe(data: dict[str, Any], serve: ServeSettings, path: Path) -> Unsubscribe:
     given = serve.url is None or "unsubscribe" in data
     unsubscribe: Unsubscribe = _section(data, "unsubscribe", Unsubscribe, path, required=given)
+    if unsubscribe.mode not in UNSUBSCRIBE_MODES:
+        raise ConfigError(
+            f'{path}: [unsubscribe] mode must be "digest" or "provider", not {unsubscribe.mode!r}.'
+        )
     if unsubscribe.url:
         if not unsubscribe.url.startswith("https://"):
             raise ConfigError(f"{path}: [unsubscribe] url must start with https://.")
         return unsubscribe
+    if serve.url is None and unsubscribe.by_provider:
+        return unsubscribe  # the provider's link stands in for digest's
     if serve.url is None:
         raise ConfigError(
             f"{path}: [unsubscribe] url is missing; add it, or set [serve] url "
             "to have `digest serve` answer the unsubscribe links."
         )
-    return Unsubscribe(url=f"{serve.url}/unsubscribe", mailto=unsubscribe.mailto)
+    return replace(unsubscribe, url=f"{serve.url}/unsubscribe")

@@ -62,9 +62,14 @@ def unsubscribe_url(base: str, token: str) -> str:
     return f"{head}{value}{tail}"
 
 
-def recipient_values(recipient: Recipient, unsubscribe: str) -> dict[str, str]:
-    """The merge values for one recipient (raw; escaped by the part that uses them)."""
-    values = {"email": recipient.email, "name": recipient.name, "unsubscribe_url": unsubscribe}
+def recipient_values(recipient: Recipient, unsubscribe: str | None) -> dict[str, str]:
+    """The merge values for one recipient (raw; escaped by the part that uses them).
+
+    unsubscribe is None when the provider's link fills that slot for every reader.
+    """
+    values = {"email": recipient.email, "name": recipient.name}
+    if unsubscribe is not None:
+        values["unsubscribe_url"] = unsubscribe
     for key, value in recipient.fields.items():
         values[f"fields.{key}"] = value
     return values
@@ -96,10 +101,13 @@ def build_message(
     test: bool = False,
     message_id: str | None = None,
 ) -> Message:
-    """One recipient's message: values, List-Unsubscribe headers (list sends), Message-ID."""
-    url = unsubscribe_url(unsubscribe.url, token)
+    """One recipient's message: values, List-Unsubscribe headers (list sends), Message-ID.
+
+    In provider mode the provider adds the headers and its own link, so neither comes from here.
+    """
+    url = None if unsubscribe.by_provider else unsubscribe_url(unsubscribe.url, token)
     headers: list[tuple[str, str]] = []
-    if list_send and not test:
+    if list_send and not test and url is not None:
         targets = [f"<{url}>"]
         if unsubscribe.mailto:
             safe = _URL_SAFE.fullmatch(token)  # the usual case; quote() is slow per recipient

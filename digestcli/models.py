@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # The list commands use without --list (DESIGN §5). It lives here, not in subscribers.py, so that
 # the CLI can name it without importing the store, and email-validator with it, at start-up.
@@ -75,6 +75,16 @@ class MergeText:
             parts[i] = values.get(parts[i], "")
         return "".join(parts)
 
+    def with_literal(self, key: str, text: str) -> MergeText:
+        """This text with every slot of key made fixed text, written as it is (not escaped)."""
+        parts = [self.parts[0]]
+        for i in range(1, len(self.parts), 2):
+            if self.parts[i] == key:
+                parts[-1] += text + self.parts[i + 1]
+            else:
+                parts += [self.parts[i], self.parts[i + 1]]
+        return MergeText(tuple(parts))
+
 
 @dataclass(frozen=True)
 class Content:
@@ -85,6 +95,12 @@ class Content:
     html: MergeText
     text: MergeText
     reply_to: str | None = None
+
+    def with_literal(self, key: str, text: str) -> Content:
+        """The same issue with key's slots filled once for everyone by fixed text."""
+        return replace(
+            self, html=self.html.with_literal(key, text), text=self.text.with_literal(key, text)
+        )
 
 
 @dataclass(frozen=True)

@@ -404,14 +404,26 @@ class Preview:
     @property
     def unsubscribe_url(self) -> str:
         """The sample reader's unsubscribe link, as the footer carries it."""
-        return self.message.values["unsubscribe_url"]
+        # In provider mode there is none yet: the provider writes it into each message.
+        return self.message.values.get("unsubscribe_url", "(the provider's link, added when sent)")
 
 
 def build_preview(
     issue: Issue, settings: Settings, templates_dir: Path, state_dir: Path, env: Mapping[str, str]
 ) -> Preview:
-    """Render the issue and address it to the sample reader, for previews and files."""
+    """Render the issue and address it to the sample reader, for previews and files.
+
+    In provider mode the unsubscribe link is the provider's placeholder, as the provider gets it.
+    """
     content = render_issue(issue, settings, templates_dir)
+    if settings.unsubscribe.by_provider:
+        from digestcli.transports import transport_class
+
+        placeholder = transport_class(settings.transport.kind).capabilities.unsubscribe_placeholder
+        # A transport that cannot host the link is refused by send and check; a preview shows
+        # the issue all the same, the link left empty.
+        if placeholder:
+            content = content.with_literal("unsubscribe_url", placeholder)
     message = sample_message(content, settings, state_dir, env)
     html = message.html()
     return Preview(

@@ -26,8 +26,16 @@ class Capabilities:
     requests_per_second: float = 0.0
     # The provider fills per-recipient values server-side, so the body travels once a batch.
     substitution: bool = False
-    # The provider can host the unsubscribe page and its RFC 8058 headers itself.
-    provider_unsubscribe: bool = False
+    # What the provider replaces with the reader's unsubscribe link it hosts (adding its own
+    # RFC 8058 headers), for [unsubscribe] mode = "provider"; None: it cannot host one.
+    unsubscribe_placeholder: str | None = None
+    # The [transport] key provider mode also needs (SendGrid's unsubscribe group).
+    unsubscribe_setting: str | None = None
+
+    @property
+    def provider_unsubscribe(self) -> bool:
+        """Whether the provider can host the unsubscribe page and its headers itself."""
+        return self.unsubscribe_placeholder is not None
 
     def batch_size(self, configured: int | None) -> int:
         """The batch size to use: the configured one, capped at the provider's maximum."""

@@ -78,8 +78,11 @@ class MailgunTransport(HTTPTransport):
     """
 
     name = "mailgun"
-    # Mailgun hosts an unsubscribe page through %unsubscribe_url%.
-    capabilities = Capabilities(max_batch=1000, substitution=True, provider_unsubscribe=True)
+    # With unsubscribe tracking on for the domain, Mailgun replaces %unsubscribe_url% with a
+    # link that unsubscribes the reader from the whole domain (its "tracking messages" guide).
+    capabilities = Capabilities(
+        max_batch=1000, substitution=True, unsubscribe_placeholder="%unsubscribe_url%"
+    )
     provider = "Mailgun"
     secret_env = "DIGEST_MAILGUN_API_KEY"
     default_base_url = "https://api.mailgun.net"

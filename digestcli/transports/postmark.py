@@ -26,8 +26,11 @@ class PostmarkTransport(HTTPTransport):
     name = "postmark"
     # Each message is rendered in full (~25 KB of JSON): 100 a request keeps the batches in
     # flight small in memory at no cost in throughput (bench/README.md). Broadcast streams
-    # can host the unsubscribe link ({{{ pm:unsubscribe }}}).
-    capabilities = Capabilities(max_batch=500, default_batch=100, provider_unsubscribe=True)
+    # host the unsubscribe link where the HTML and text bodies hold {{{ pm:unsubscribe }}}
+    # (postmarkapp.com/support/article/1208-how-to-add-an-unsubscribe-link).
+    capabilities = Capabilities(
+        max_batch=500, default_batch=100, unsubscribe_placeholder="{{{ pm:unsubscribe }}}"
+    )
     provider = "Postmark"
     secret_env = "DIGEST_POSTMARK_TOKEN"
     default_base_url = "https://api.postmarkapp.com"

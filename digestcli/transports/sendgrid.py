@@ -37,8 +37,14 @@ class SendGridTransport(HTTPTransport):
     """
 
     name = "sendgrid"
-    # Unsubscribe groups (asm_group_id) let SendGrid host the unsubscribe page.
-    capabilities = Capabilities(max_batch=1000, substitution=True, provider_unsubscribe=True)
+    # An unsubscribe group (asm.group_id) lets SendGrid host the page; the raw-URL tag puts
+    # the bare link in an href, where <%asm_group_unsubscribe_url%> would insert link text.
+    capabilities = Capabilities(
+        max_batch=1000,
+        substitution=True,
+        unsubscribe_placeholder="<%asm_group_unsubscribe_raw_url%>",
+        unsubscribe_setting="asm_group_id",
+    )
     provider = "SendGrid"
     secret_env = "DIGEST_SENDGRID_API_KEY"
     default_base_url = "https://api.sendgrid.com"
@@ -96,12 +102,16 @@ class SendGridTransport(HTTPTransport):
             "subject": subject,
             # SendGrid refuses an empty part; text first, as MIME alternatives want.
             "content": [{"type": kind, "value": value} for kind, value in parts if value],
-            # digest runs its own signed unsubscribe links; SendGrid's would add a second,
-            # and its substitution tag could rewrite text in the issue.
+            # Subscription tracking would append a second unsubscribe link (and its tag could
+            # rewrite text in the issue): digest's signed link, or the ASM group's, is the one.
             "tracking_settings": {"subscription_tracking": {"enable": False}},
         }
         if content.reply_to:
             payload["reply_to"] = _address(*address_parts(content.reply_to))
+        if self.settings.asm_group_id is not None:
+            # The group whose unsubscribe link the body's ASM tag becomes; SendGrid's own
+            # example pairs it with subscription tracking off, as above.
+            payload["asm"] = {"group_id": self.settings.asm_group_id}
         if campaign:
             payload["categories"] = [campaign[:_CATEGORY_LIMIT]]
         return payload
