@@ -535,3 +535,15 @@ def skipped_members(db: sqlite3.Connection, list_name: str) -> dict[str, int]:
         (list_name,),
     )
     return {str(why): int(count) for why, count in rows}
+
+
+def takes_answers_for(db: sqlite3.Connection, list_name: str) -> bool:
+    """Whether an unsubscribe from this list belongs here: a list the store has, or any list
+    when the store holds no readers (a serve host's, which records only their answers)."""
+    if db.execute("SELECT 1 FROM lists WHERE name = ?", (list_name,)).fetchone():
+        return True
+    # Asked only for a list it lacks: the scan may pass the many who left, but not per click.
+    return (
+        db.execute("SELECT 1 FROM memberships WHERE unsubscribed_at IS NULL LIMIT 1").fetchone()
+        is None
+    )

@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from digestcli import events, tokens
+from digestcli import events, subscribers, tokens
 from digestcli.config import Settings
 from digestcli.db import connect, opened
 from digestcli.errors import ConfigError, DigestError, TemplateError, UsageError
@@ -267,12 +267,7 @@ def _check(served: Served, db: sqlite3.Connection, token: str) -> tuple[str, str
         return "The link was changed or cut short, or it belongs to another publication."
     # The editor's store (it has members) refuses a list it never had; a bare serve host's store
     # holds only what readers answered, so it takes every list the secret signed.
-    known = db.execute(
-        "SELECT EXISTS (SELECT 1 FROM lists WHERE name = ?)"
-        " OR NOT EXISTS (SELECT 1 FROM memberships WHERE unsubscribed_at IS NULL)",
-        (list_name,),
-    ).fetchone()[0]
-    if not known:
+    if not subscribers.takes_answers_for(db, list_name):
         return "The link names a list this publication does not have."
     return email, list_name
 
