@@ -112,3 +112,18 @@ def test_without_sendgrids_email_activity_rows_stay_uncertain_and_it_says_why(
         assert (result.sent, result.pending, result.uncertain) == (0, 0, BATCH)
         assert result.error is not None and "email activity" in result.error
         assert journal.counts(db, campaign.id).uncertain == BATCH
+
+
+def test_after_reconciling_a_retry_of_uncertain_rows_has_nothing_to_do(tmp_path: Path) -> None:
+    with PostmarkFake() as fake:
+        db, campaign = start(tmp_path, "postmark")
+        fake.script(Reply(action="drop", process=True))
+        send(db, fake, campaign)
+        assert journal.counts(db, campaign.id).uncertain == BATCH
+        with fake.transport() as transport:
+            reconcile(db, transport)
+        counts = journal.counts(db, campaign.id)
+        # What `digest send --retry-uncertain` would re-send: nobody.
+        assert (counts.uncertain, counts.sent) == (0, READERS)
+        assert journal.uncertain(db, campaign.id) == []
+        assert set(Counter(str(m["to"]) for m in fake.received()).values()) == {1}
