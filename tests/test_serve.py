@@ -30,7 +30,8 @@ from digestcli import subscribers
 from digestcli.db import connect
 from digestcli.events import Event
 from digestcli.serve import webhooks
-from digestcli.serve.app import MAX_BODY, PAGE, create_app, masked
+from digestcli.serve.app import PAGE, create_app, masked
+from digestcli.serve.guard import MAX_BODY
 from digestcli.tokens import events_key, sign
 from digestcli.workspace import Workspace
 from fakes import store

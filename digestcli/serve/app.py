@@ -1,16 +1,15 @@
-"""The Starlette app of `digest serve`: unsubscribe pages, provider webhooks, /events, the site."""
+"""The Starlette app of `digest serve`: its routes and views (unsubscribe, webhooks, /events)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
-import queue
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,28 +18,24 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from digestcli import events, subscribers, tokens
 from digestcli.config import Settings
-from digestcli.db import connect, opened
-from digestcli.errors import ConfigError, DigestError, TemplateError, UsageError
+from digestcli.db import opened
+from digestcli.errors import ConfigError, TemplateError, UsageError
 from digestcli.events import Event
 from digestcli.serve import webhooks
+from digestcli.serve.guard import Guard
+from digestcli.serve.pool import Pool
 from digestcli.workspace import Workspace, default_templates
 
-# Providers batch their webhook events far below this (SendGrid's largest POSTs are ~100 KB);
-# a bigger body is a mistake or an attack, refused before it is read into memory.
-MAX_BODY = 1024 * 1024
 # Events per GET /events page: small enough for one response, big enough for few round trips.
 PAGE = 1000
 PAGES = ("unsubscribe", "unsubscribed", "problem")
-# Every answer: no sniffing, and no Referer carrying a token to wherever a reader goes next.
-SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 # The pages load nothing and post only to themselves; no proxy or browser keeps a copy.
 PAGE_HEADERS = {
     "cache-control": "no-store",
@@ -49,39 +44,6 @@ PAGE_HEADERS = {
 }
 
 log = logging.getLogger("digest.serve")
-
-
-class Pool:
-    """Store connections kept open across requests, each used by one thread at a time."""
-
-    # Closing a store's last connection checkpoints the WAL and syncs it to disk: opened and
-    # closed per request, 50 concurrent one-click POSTs ran at 82 per second.
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-
-    @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
-        """An idle connection, or a new one; back to the pool when done, closed after an error."""
-        try:
-            db = self.idle.get_nowait()
-        except queue.Empty:
-            db = connect(self.path)
-        try:
-            yield db
-        except BaseException:
-            db.close()
-            raise
-        self.idle.put(db)
-
-    def close(self) -> None:
-        """Close the idle connections (at shutdown)."""
-        while True:
-            try:
-                self.idle.get_nowait().close()
-            except queue.Empty:
-                return
 
 
 @dataclass(frozen=True)
@@ -321,77 +283,3 @@ def _event_json(number: int, event: Event) -> dict[str, Any]:
         "detail": event.detail,
         "source_id": event.source_id,
     }
-
-
-class BodyTooLarge(Exception):
-    """A request body grew past MAX_BODY while it was read."""
-
-
-class Guard:
-    """Around every request: the body limit, security headers, and no 500 for any input."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app; refuse big bodies with 413 and turn a failure into a short answer."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-        seen = 0
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
-            await send(message)
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                # Counted as it streams: a chunked body has no Content-Length to check first.
-                seen += len(message.get("body", b""))
-                if seen > MAX_BODY:
-                    raise BodyTooLarge
-            return message
-
-        length = _content_length(scope)
-        if length is None:
-            answer: Response | None = PlainTextResponse("Content-Length is not a number.", 400)
-        elif length > MAX_BODY:
-            answer = _too_large()
-        else:
-            answer = None
-            try:
-                await self.app(scope, limited_receive, guarded_send)
-            except BodyTooLarge:
-                answer = _too_large()
-            except ClientDisconnect:
-                return
-            except DigestError as exc:
-                # The store busy past its timeout, or gone: worth a retry, not a 500.
-                log.warning("%s %s: %s", scope["method"], scope["path"], type(exc).__name__)
-                answer = PlainTextResponse(
-                    "digest is busy; try again in a moment.", 503, headers={"retry-after": "5"}
-                )
-            except Exception as exc:
-                # Only the type: a message could quote a token or an address.
-                log.error("%s %s failed: %s", scope["method"], scope["path"], type(exc).__name__)
-                answer = PlainTextResponse("digest serve could not answer this request.", 500)
-        if answer is not None and not started:
-            await answer(scope, receive, guarded_send)
-
-
-def _too_large() -> Response:
-    return PlainTextResponse(f"The body is over {MAX_BODY // 1024} KB; digest takes no more.", 413)
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            text = value.decode("latin-1").strip()
-            return int(text) if text.isascii() and text.isdigit() else None
-    return 0
