@@ -609,9 +609,9 @@ def check_draft(
     workspace: Workspace, draft: Path, env: Mapping[str, str], *, links: LinkOptions | None
 ) -> list[Finding]:
     """Load and render a draft for the sample reader, then run every check on it."""
-    from digestcli.campaigns import unsubscribe_placeholder
     from digestcli.drafts import load_draft
     from digestcli.render import render_issue, sample_message
+    from digestcli.unsubscribing import unsubscribe_placeholder
 
     settings = workspace.settings()
     # A provider mode the transport cannot honour fails here as it would at send time.
