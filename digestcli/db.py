@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digestcli.errors import ConfigError, DigestError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Readers' answers (events.py): one row per event, a replay is refused by the UNIQUE key.
 EVENTS = """
@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_email ON events(email, id);
 """
+
+# An unsubscribe whose link names a send, not an address: resolved to one where the send is known.
+EVENT_REFS = "ALTER TABLE events ADD COLUMN ref TEXT NOT NULL DEFAULT '';"
 
 # How far `digest sync` has read each source (syncstate.py): its high-water mark, in the
 # source's own terms (a unix time, a date, a cursor).
@@ -97,6 +100,7 @@ CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(campaign_id, state, se
 """
     + EVENTS
     + SYNC_MARKS
+    + EVENT_REFS
 )
 
 # MIGRATIONS[v - 1] takes a store from schema v to v + 1.
@@ -109,6 +113,8 @@ MIGRATIONS = (
     + "ALTER TABLE memberships ADD COLUMN unsubscribed_at TEXT;",
     # 4: the high-water mark of each source `digest sync` reads.
     SYNC_MARKS,
+    # 5: unsubscribe links that name a send (campaign and row), not the reader's address.
+    EVENT_REFS,
 )
 
 

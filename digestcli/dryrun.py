@@ -37,6 +37,9 @@ def measure(plan: Plan, limit: int | None = None) -> DryRunReport:
     size = transports.batch_size
     key = journal.campaign_key(setup.draft.name, plan.list_name)
     nonce = plan.campaign.nonce if plan.campaign else ""
+    # The references a send's tokens carry; a campaign yet to start gets a nonce of the
+    # same length, and one started before references keeps address tokens.
+    refs = nonce if plan.campaign else "0" * 16
     secret = load_secret(setup.workspace.state_dir, setup.env)
     count = batches = total = 0
     batch: list[Message] = []
@@ -57,6 +60,7 @@ def measure(plan: Plan, limit: int | None = None) -> DryRunReport:
                     list_name=plan.list_name,
                     secret=secret,
                     unsubscribe=setup.settings.unsubscribe,
+                    reference=f"{refs}:{count}" if refs else "",
                 )
             )
             if len(batch) == size:

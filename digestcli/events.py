@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from digestcli import subscribers
+from digestcli import journal, subscribers
 from digestcli.db import now, transaction
 from digestcli.subscribers import Subscriber
 
@@ -32,6 +32,9 @@ class Event:
     detail: str = ""
     # The source's own id of the event; with source, it makes a replay a duplicate.
     source_id: str = ""
+    # For an unsubscribe whose link names a send, not an address: that send's reference
+    # (journal.reference); resolved to the address by a store that holds the send.
+    ref: str = ""
 
     def key(self) -> str:
         """The id the event is deduplicated by: the source's own, or one made from its content."""
@@ -58,13 +61,16 @@ def record(db: sqlite3.Connection, events: Iterable[Event], *, soft_limit: int =
     applied = Applied()
     stamp = now()
     with transaction(db):
-        for event in events:
-            if event.kind not in KINDS:
-                raise ValueError(f"unknown event kind {event.kind!r}")
+        for given in events:
+            if given.kind not in KINDS:
+                raise ValueError(f"unknown event kind {given.kind!r}")
+            event = given
+            if not given.email and given.ref:
+                event = replace(given, email=journal.recipient_by_ref(db, given.ref) or "")
             cursor = db.execute(
                 "INSERT OR IGNORE INTO events"
-                " (source, source_id, kind, email, list, at, detail, recorded_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " (source, source_id, kind, email, list, at, detail, recorded_at, ref)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     event.source,
                     event.key(),
@@ -74,6 +80,7 @@ def record(db: sqlite3.Connection, events: Iterable[Event], *, soft_limit: int =
                     event.at,
                     event.detail,
                     stamp,
+                    event.ref,
                 ),
             )
             if cursor.rowcount != 1:
@@ -89,6 +96,8 @@ def record(db: sqlite3.Connection, events: Iterable[Event], *, soft_limit: int =
 def _apply(db: sqlite3.Connection, event: Event, soft_limit: int, stamp: str) -> str | None:
     """The one rule: change the subscriber an event is about; return the state it moved to."""
     email = event.email.strip()
+    if not email:
+        return None  # a send this store does not hold: kept for the store that does (sync)
     row = db.execute("SELECT id, state FROM subscribers WHERE email = ?", (email,)).fetchone()
     if row is None:
         if event.kind in ("delivery", "soft_bounce"):
@@ -154,13 +163,13 @@ def _leave_list(
 def after(db: sqlite3.Connection, cursor: int, limit: int = 1000) -> list[tuple[int, Event]]:
     """Recorded events with an id above cursor, oldest first (for a remote editor's sync)."""
     rows = db.execute(
-        "SELECT id, source, kind, email, list, at, detail, source_id FROM events"
+        "SELECT id, source, kind, email, list, at, detail, source_id, ref FROM events"
         " WHERE id > ? ORDER BY id LIMIT ?",
         (cursor, limit),
     )
     return [
-        (int(i), Event(str(s), str(k), str(e), lst, str(a), str(d), str(sid)))
-        for i, s, k, e, lst, a, d, sid in rows
+        (int(i), Event(str(s), str(k), str(e), lst, str(a), str(d), str(sid), str(r)))
+        for i, s, k, e, lst, a, d, sid, r in rows
     ]
 
 
@@ -229,8 +238,16 @@ def unsubscribe(
     *,
     source: str = "cli",
     source_id: str = "",
+    ref: str = "",
 ) -> Unsubscribed:
-    """Record an unsubscribe from one list (None: every list) and apply it; repeats are fine."""
+    """Record an unsubscribe from one list (None: every list) and apply it; repeats are fine.
+
+    `ref` names the send a link came from, instead of the address (journal.reference).
+    """
+    if not email and ref:
+        email = journal.recipient_by_ref(db, ref) or ""
+        if not email:
+            return Unsubscribed("the reader of that link", list_name, "unknown")
     found = subscribers.get(db, email)
     if found is None and not email.isascii():
         # The token folds with str.lower(), the store with ASCII-only NOCASE.

@@ -386,3 +386,24 @@ def uncertain_total(db: sqlite3.Connection) -> int:
     """How many deliveries, across all campaigns, are uncertain now."""
     row = db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'uncertain'").fetchone()
     return int(row[0])
+
+
+def reference(campaign: Campaign, seq: int) -> str:
+    """A row's reference in unsubscribe links: the campaign's random nonce and the row's number.
+
+    Opaque to whoever reads the link; resolved only by a store that holds the campaign.
+    """
+    return f"{campaign.nonce}:{seq}"
+
+
+def recipient_by_ref(db: sqlite3.Connection, ref: str) -> str | None:
+    """The address a send's reference names, if this store holds that send."""
+    nonce, _, seq = ref.partition(":")
+    if not nonce or not seq.isdigit():
+        return None
+    row = db.execute(
+        "SELECT d.email FROM deliveries d JOIN campaigns c ON c.id = d.campaign_id"
+        " WHERE c.nonce = ? AND d.seq = ?",
+        (nonce, int(seq)),
+    ).fetchone()
+    return None if row is None else str(row[0])

@@ -24,7 +24,7 @@ from digestcli.message import build_message, make_message_id, sender_domain
 from digestcli.models import BatchKey, Content, Message, Recipient, Result
 from digestcli.ratelimit import RateLimiter
 from digestcli.retry import RetryPolicy, Tries
-from digestcli.tokens import sign
+from digestcli.tokens import sign, sign_reference
 from digestcli.transports import Factory
 from digestcli.transports.base import Transport
 
@@ -59,13 +59,23 @@ def campaign_message(
     list_name: str,
     secret: bytes,
     unsubscribe: Unsubscribe,
+    reference: str = "",
 ) -> Message:
-    """A list-send message whose every byte is a function of campaign and recipient."""
+    """A list-send message whose every byte is a function of campaign and recipient.
+
+    With a reference (journal.reference), the unsubscribe token names the send, not the
+    address; campaigns started before references existed keep address tokens, so a batch
+    re-sent under its idempotency key carries the same bytes.
+    """
     seed = f"{campaign_key}\n{recipient.email.lower()}"
+    if reference:
+        token = sign_reference(reference, list_name, secret)
+    else:
+        token = sign(recipient.email, list_name, secret)
     return build_message(
         content,
         recipient,
-        token=sign(recipient.email, list_name, secret),
+        token=token,
         unsubscribe=unsubscribe,
         message_id=make_message_id(sender_domain(content.from_addr), seed),
     )
@@ -131,6 +141,7 @@ class Sender:
             list_name=self.campaign.list,
             secret=self.secret,
             unsubscribe=self.unsubscribe,
+            reference=journal.reference(self.campaign, delivery.seq) if self.campaign.nonce else "",
         )
 
     def deliver(self, batch: int, deliveries: Sequence[Delivery]) -> Outcome:

@@ -542,8 +542,11 @@ def takes_answers_for(db: sqlite3.Connection, list_name: str) -> bool:
     when the store holds no readers (a serve host's, which records only their answers)."""
     if db.execute("SELECT 1 FROM lists WHERE name = ?", (list_name,)).fetchone():
         return True
-    # Asked only for a list it lacks: the scan may pass the many who left, but not per click.
-    return (
-        db.execute("SELECT 1 FROM memberships WHERE unsubscribed_at IS NULL LIMIT 1").fetchone()
-        is None
-    )
+    return not holds_readers(db)
+
+
+def holds_readers(db: sqlite3.Connection) -> bool:
+    """Whether any list has a member who has not left it (an editor's store, not a serve's)."""
+    # Asked only for what the store lacks: the scan may pass the many who left, not per click.
+    row = db.execute("SELECT 1 FROM memberships WHERE unsubscribed_at IS NULL LIMIT 1").fetchone()
+    return row is not None

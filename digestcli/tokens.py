@@ -9,6 +9,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from digestcli.errors import ConfigError, UsageError
@@ -50,15 +51,39 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign(email: str, list_name: str, secret: bytes) -> str:
-    """A URL-safe token binding email and list."""
-    payload = f"{email.lower()}\n{list_name}".encode()
+# A token's subject is an address (links sent before references existed, and test sends) or
+# this prefix and a send's reference. No address starts with it: a bare ':' needs quotes.
+REF_PREFIX = "ref:"
+
+
+class Signed(NamedTuple):
+    """What a valid token says: whose address or which send, and the list."""
+
+    email: str  # '' when the token names a send instead
+    list: str
+    ref: str = ""  # '<campaign nonce>:<row>', for journal.recipient_by_ref
+
+
+def _signed(payload: bytes, secret: bytes) -> str:
     mac = hmac.digest(secret, payload, "sha256")[:_SIG_BYTES]
     return f"{_b64(payload)}.{_b64(mac)}"
 
 
-def verify(token: str, secret: bytes) -> tuple[str, str]:
-    """Return (email, list) of a valid token, or raise UsageError."""
+def sign(email: str, list_name: str, secret: bytes) -> str:
+    """A URL-safe token binding email and list (test sends, and links sent before refs)."""
+    return _signed(f"{email.lower()}\n{list_name}".encode(), secret)
+
+
+def sign_reference(ref: str, list_name: str, secret: bytes) -> str:
+    """A URL-safe token binding a send's reference and list: it spells no address.
+
+    Links travel through scanners, proxies and logs, where base64 is clear text.
+    """
+    return _signed(f"{REF_PREFIX}{ref}\n{list_name}".encode(), secret)
+
+
+def verify(token: str, secret: bytes) -> Signed:
+    """What a valid token says, or raise UsageError."""
     bad = UsageError(
         "that unsubscribe token is not valid for this workspace; "
         "copy the whole link from the email."
@@ -73,10 +98,12 @@ def verify(token: str, secret: bytes) -> tuple[str, str]:
     expected = hmac.new(secret, payload, hashlib.sha256).digest()[:_SIG_BYTES]
     if not hmac.compare_digest(mac, expected):
         raise bad
-    email, nl, list_name = payload.decode("utf-8", "replace").partition("\n")
+    subject, nl, list_name = payload.decode("utf-8", "replace").partition("\n")
     if not nl:
         raise bad
-    return email, list_name
+    if subject.startswith(REF_PREFIX):
+        return Signed("", list_name, subject.removeprefix(REF_PREFIX))
+    return Signed(subject, list_name)
 
 
 def token_from_link(text: str) -> str:

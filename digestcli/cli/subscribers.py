@@ -278,7 +278,7 @@ def unsubscribe_link(
     from digestcli.tokens import load_secret, token_from_link, verify
 
     st = state(ctx)
-    email, list_name = verify(token_from_link(token), load_secret(st.workspace().state_dir, st.env))
+    signed = verify(token_from_link(token), load_secret(st.workspace().state_dir, st.env))
     with _store(ctx) as db:
-        done = unsubscribe(db, email, list_name)
+        done = unsubscribe(db, signed.email, signed.list, ref=signed.ref)
     info(_unsubscribed(done))

@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from digestcli import events, subscribers, tokens
+from digestcli import events, journal, subscribers, tokens
 from digestcli.config import Settings
 from digestcli.db import opened
 from digestcli.errors import ConfigError, TemplateError, UsageError
@@ -134,8 +134,7 @@ async def unsubscribe_page(request: Request) -> Response:
     reader = await run_in_threadpool(_reader, served, request.query_params.get("token", ""))
     if isinstance(reader, str):
         return _page(served, "problem", 400, reason=reader)
-    email, list_name = reader
-    return _page(served, "unsubscribe", 200, masked=masked(email), list_name=list_name)
+    return _page(served, "unsubscribe", 200, masked=masked(reader.email), list_name=reader.list)
 
 
 async def unsubscribe(request: Request) -> Response:
@@ -147,8 +146,7 @@ async def unsubscribe(request: Request) -> Response:
     reader = await run_in_threadpool(_unsubscribe, served, request.query_params.get("token", ""))
     if isinstance(reader, str):
         return _page(served, "problem", 400, reason=reader)
-    email, list_name = reader
-    return _page(served, "unsubscribed", 200, masked=masked(email), list_name=list_name)
+    return _page(served, "unsubscribed", 200, masked=masked(reader.email), list_name=reader.list)
 
 
 async def webhook(request: Request) -> Response:
@@ -199,39 +197,52 @@ async def events_feed(request: Request) -> Response:
 # ---- work done in the threadpool (SQLite, signatures) ------------------------------------
 
 
-def _reader(served: Served, token: str) -> tuple[str, str] | str:
-    """(email, list) of a valid token, or why the link cannot work."""
+def _reader(served: Served, token: str) -> tokens.Signed | str:
+    """What a valid token says, or why the link cannot work."""
     with served.store.connection() as db:
         return _check(served, db, token)
 
 
-def _unsubscribe(served: Served, token: str) -> tuple[str, str] | str:
+def _unsubscribe(served: Served, token: str) -> tokens.Signed | str:
     with served.store.connection() as db:
         reader = _check(served, db, token)
         if isinstance(reader, str):
             return reader
-        email, list_name = reader
         # Made from the token, so pressing the button twice (or a provider's one-click retry)
         # records one event; a hash, so /events never hands the token itself on.
         digest = hashlib.sha256(token.strip().encode("utf-8")).hexdigest()[:32]
-        event = Event("serve", "unsubscribe", email, list_name, source_id=f"token:{digest}")
+        event = Event(
+            "serve",
+            "unsubscribe",
+            reader.email,
+            reader.list,
+            source_id=f"token:{digest}",
+            ref=reader.ref,
+        )
         with served.writing:
             events.record(db, [event], soft_limit=served.settings.bounces.soft_limit)
         return reader
 
 
-def _check(served: Served, db: sqlite3.Connection, token: str) -> tuple[str, str] | str:
+def _check(served: Served, db: sqlite3.Connection, token: str) -> tokens.Signed | str:
+    """What a token says, its send resolved to an address where this store holds it."""
     if not token.strip():
         return "The link has no token: it was cut short on its way here."
     try:
-        email, list_name = tokens.verify(token, served.secret)
+        signed = tokens.verify(token, served.secret)
     except UsageError:
         return "The link was changed or cut short, or it belongs to another publication."
-    # The editor's store (it has members) refuses a list it never had; a bare serve host's store
-    # holds only what readers answered, so it takes every list the secret signed.
-    if not subscribers.takes_answers_for(db, list_name):
+    # The editor's store (it has members) refuses a list or a send it never had; a bare serve
+    # host's store holds only what readers answered, so it takes what the secret signed and
+    # keeps the send's reference for the editor's `digest sync` to resolve.
+    if not subscribers.takes_answers_for(db, signed.list):
         return "The link names a list this publication does not have."
-    return email, list_name
+    if signed.ref:
+        email = journal.recipient_by_ref(db, signed.ref)
+        if email is None and subscribers.holds_readers(db):
+            return "The link names a send this publication has no record of."
+        signed = signed._replace(email=email or "")
+    return signed
 
 
 def _receive(
@@ -256,7 +267,9 @@ def _events_after(served: Served, cursor: int) -> list[tuple[int, Event]]:
 
 
 def masked(email: str) -> str:
-    """An address as a page shows it: a***@example.org."""
+    """An address as a page shows it: a***@example.org ('your address' when not known here)."""
+    if not email:
+        return "your address"
     local, at, domain = email.rpartition("@")
     return f"{local[:1]}***@{domain}" if at and local else "***"
 
@@ -282,4 +295,5 @@ def _event_json(number: int, event: Event) -> dict[str, Any]:
         "at": event.at,
         "detail": event.detail,
         "source_id": event.source_id,
+        "ref": event.ref,
     }

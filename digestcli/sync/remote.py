@@ -82,9 +82,11 @@ def _page(data: Any, cursor: int) -> tuple[list[Event], int, bool]:
                 at=str(item.get("at") or ""),
                 detail=str(item.get("detail") or ""),
                 source_id=str(item.get("source_id") or ""),
+                ref=str(item.get("ref") or ""),
             )
         )
     next_cursor = data.get("cursor")
     if not isinstance(next_cursor, int) or next_cursor < cursor:
         raise DigestError("the serve's /events answer has no usable cursor")
-    return [e for e in events if e.email], next_cursor, bool(data.get("more"))
+    # An answer naming a send is resolved here (events.record), where the send is known.
+    return [e for e in events if e.email or e.ref], next_cursor, bool(data.get("more"))
