@@ -1,10 +1,11 @@
 """`digest sync` of 100,000 SendGrid suppression entries from a local fake: seconds and peak memory.
 
-Run: .venv/bin/python bench/sync.py [ENTRIES]
+Run: .venv/bin/python bench/sync.py [--entries N]
 """
 
 from __future__ import annotations
 
+import argparse
 import resource
 import sys
 import tempfile
@@ -22,7 +23,9 @@ LISTS = ("bounces", "blocks", "spam_reports", "invalid_emails", "unsubscribes")
 
 def main() -> None:
     """Fill the fake, sync once into an empty store, print the figures."""
-    total = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    total = parser.parse_args().entries
     with (
         tempfile.TemporaryDirectory() as tmp,
         SendGridSuppressions(validate=False, record=False) as fake,
