@@ -120,6 +120,7 @@ def send(
 
 def _sync_first(workspace: Workspace, env: Mapping[str, str]) -> None:
     """Bring readers' answers home before the list is read; a failing source only warns."""
+    from digestcli.cli.sync import changed, settlement
     from digestcli.errors import DigestError
     from digestcli.sync import sync
 
@@ -131,18 +132,10 @@ def _sync_first(workspace: Workspace, env: Mapping[str, str]) -> None:
     for source in report.sources:
         if source.error:
             info(f"warning: sync of {source.source} failed ({source.error}); sending anyway.")
-    changes = report.changes
-    if any(changes.values()):
-        info(
-            f"Synced readers' answers: {changes['unsubscribed']} unsubscribed, "
-            f"{changes['bounced']} bounced, {changes['complained']} complained."
-        )
-    settled = report.reconciled
-    if settled["sent"] or settled["pending"]:
-        info(
-            f"Uncertain sends settled: {settled['sent']} found sent, "
-            f"{settled['pending']} back to pending."
-        )
+    if any(report.changes.values()):
+        info(f"Synced readers' answers: {changed(report)}")
+    if settled := settlement(report):
+        info(f"{settled}.")
 
 
 def _show_test_results(results: list[Result]) -> None:

@@ -39,6 +39,26 @@ def sync_command(
         raise typer.Exit(int(ExitStatus.ERROR))
 
 
+def changed(report: SyncReport) -> str:
+    """What the answers changed in the store, in one line."""
+    changes = report.changes
+    return (
+        f"{changes['unsubscribed']} unsubscribed, {changes['bounced']} bounced, "
+        f"{changes['complained']} complained."
+    )
+
+
+def settlement(report: SyncReport) -> str:
+    """What reconciling settled, in one line ('' when nothing)."""
+    settled = report.reconciled
+    if not (settled["sent"] or settled["pending"]):
+        return ""
+    return (
+        f"Uncertain sends settled: {settled['sent']} found sent, "
+        f"{settled['pending']} back to pending"
+    )
+
+
 def _show(report: SyncReport, env: Mapping[str, str]) -> None:
     from rich.markup import escape
     from rich.table import Table
@@ -57,20 +77,12 @@ def _show(report: SyncReport, env: Mapping[str, str]) -> None:
                 escape(source.error or ""),
             )
         stdout_console(env).print(table)
-        changes = report.changes
-        out(
-            f"{changes['unsubscribed']} unsubscribed, {changes['bounced']} bounced, "
-            f"{changes['complained']} complained."
-        )
-    settled = report.reconciled
-    if settled["sent"] or settled["pending"]:
-        info(
-            f"Uncertain sends settled: {settled['sent']} found sent, {settled['pending']} "
-            "back to pending (`digest send --resume` sends them once)."
-        )
-    if settled["uncertain"]:
+        out(changed(report))
+    if settled := settlement(report):
+        info(f"{settled} (`digest send --resume` sends them once).")
+    if uncertain := report.reconciled["uncertain"]:
         why = f" ({report.note})" if report.note else ""
         info(
-            f"{settled['uncertain']} deliveries are still uncertain{why}; "
+            f"{uncertain} deliveries are still uncertain{why}; "
             "`digest send --retry-uncertain` re-sends them and may give some a second copy."
         )

@@ -25,8 +25,7 @@ import threading
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from openapi_core import OpenAPI
@@ -42,12 +41,11 @@ from fakes import store
 from harness.providers import (
     SECRETS,
     SPECS,
+    LocalServer,
     Reply,
     Request,
     SpecMissing,
     _explain,
-    _Handler,
-    _Server,
     in_ci,
     json_reply,
     raw_spec,
@@ -98,7 +96,7 @@ def suppression_openapi(provider: str) -> OpenAPI:
     return OpenAPI.from_dict(spec, config=Config(spec_validator_cls=None))
 
 
-class SuppressionFake:
+class SuppressionFake(LocalServer):
     """A local server speaking one provider's suppression-list API; a context manager."""
 
     provider: ClassVar[str]
@@ -106,8 +104,10 @@ class SuppressionFake:
     host_url: ClassVar[str]
 
     def __init__(self, *, validate: bool = True, record: bool = True) -> None:
-        self.secret = SECRETS[self.provider]
+        # Before the server opens its socket: in CI a missing spec raises here.
         self.validating = validate and has_spec(self.provider)
+        super().__init__()
+        self.secret = SECRETS[self.provider]
         self.recording = record
         self.lists: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.requests: list[Request] = []
@@ -115,39 +115,7 @@ class SuppressionFake:
         self.faults: dict[int, Reply] = {}
         self.broken: dict[str, int] = {}
         self.count = 0
-        self.release = threading.Event()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self  # type: ignore[assignment]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True
-        )
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    @property
-    def url(self) -> str:
-        """The base URL to configure."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    @property
-    def env(self) -> dict[str, str]:
-        """An environment holding this fake's secret."""
-        return {self.transport_cls.secret_env: self.secret}
 
     def fault(self, number: int, reply: Reply) -> None:
         """Answer the number-th request from now on (1-based, counted overall) with reply."""
