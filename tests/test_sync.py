@@ -275,3 +275,21 @@ def test_digest_sync_with_the_outbox_says_there_is_nothing_to_pull(
     result = CliRunner().invoke(app, ["sync"])
     assert result.exit_code == 0, result.output
     assert "nothing to pull from" in result.stderr
+
+
+def test_sendgrid_group_unsubscribes_come_home_when_the_group_is_configured(
+    tmp_path: Path,
+) -> None:
+    # [unsubscribe] mode = "provider": readers leave through SendGrid's own group link.
+    with SendGridSuppressions() as fake:
+        for i in (3, 5):
+            fake.lists["asm_group:7"].append({"email": f"user{i}@example.org"})
+        root = sync_workspace(tmp_path / "ws", fake, subscribers=6, extra="\nasm_group_id = 7")
+        first = sync(Workspace(root), fake.env)
+        again = sync(Workspace(root), fake.env)
+    assert report_rows(first)["sendgrid asm_group"] == (2, 2, None)
+    assert report_rows(again)["sendgrid asm_group"] == (2, 0, None)  # re-read, deduplicated
+    assert {k: v for k, v in states(root).items() if v != "active"} == {
+        "user3@example.org": "unsubscribed",
+        "user5@example.org": "unsubscribed",
+    }

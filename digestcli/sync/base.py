@@ -23,7 +23,7 @@ class Fetcher(ABC):
     # The transport kind (and event source) this fetcher reads.
     provider: ClassVar[str]
     # The provider's suppression lists, in the order they are read.
-    lists: ClassVar[tuple[str, ...]]
+    lists: tuple[str, ...]
 
     def __init__(self, api: ProviderAPI) -> None:
         self.api = api

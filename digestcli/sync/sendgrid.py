@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from digestcli.events import Event
+from digestcli.sync.api import ProviderAPI
 from digestcli.sync.base import Fetcher, from_unix, to_unix
 
 # The endpoint's maximum page (the spec's PaginationCommonLimit).
@@ -20,14 +21,26 @@ KIND = {
 }
 
 
+# The unsubscribe group of [transport] asm_group_id, where readers who leave through
+# SendGrid's own link land ([unsubscribe] mode = "provider").
+GROUP = "asm_group"
+
+
 class SendGridFetcher(Fetcher):
-    """Bounces, blocks, spam reports, invalid emails and global unsubscribes."""
+    """Bounces, blocks, spam reports, invalid emails, global and group unsubscribes."""
 
     provider = "sendgrid"
-    lists = tuple(KIND)
+
+    def __init__(self, api: ProviderAPI) -> None:
+        super().__init__(api)
+        self.group = api.transport.settings.asm_group_id
+        self.lists = (*KIND, GROUP) if self.group is not None else tuple(KIND)
 
     def pages(self, list_name: str, mark: str | None) -> Iterator[list[Event]]:
         """Pages of `limit` entries from `start_time` (inclusive); a bare array, no total."""
+        if list_name == GROUP:
+            yield self.group_unsubscribes()
+            return
         params: dict[str, str | int] = {"limit": PAGE, "offset": 0}
         if mark is not None:
             params["start_time"] = to_unix(mark)
@@ -39,6 +52,24 @@ class SendGridFetcher(Fetcher):
             if len(entries) < PAGE:
                 return
             params["offset"] = int(params["offset"]) + len(entries)
+
+    def group_unsubscribes(self) -> list[Event]:
+        """The group's suppressions: bare addresses, no dates, no paging; re-read each time and
+        deduplicated by address."""
+        path = f"/v3/asm/groups/{self.group}/suppressions"
+        entries = self.api.get(path, {})
+        if not isinstance(entries, list):
+            raise ValueError(f"SendGrid answered {path} with no list")
+        return [
+            Event(
+                source=self.provider,
+                kind="unsubscribe",
+                email=str(email),
+                detail=f"left unsubscribe group {self.group}",
+                source_id=f"{GROUP}:{self.group}:{str(email).lower()}",
+            )
+            for email in entries
+        ]
 
     def event(self, list_name: str, entry: dict[str, Any]) -> Event:
         """One entry as an event."""

@@ -21,6 +21,7 @@ import copy
 import datetime as dt
 import functools
 import json
+import re
 import threading
 import uuid
 from collections import defaultdict
@@ -197,7 +198,10 @@ class SendGridSuppressions(SuppressionFake):
         self.lists[list_name].append({"created": created, "email": email, **extra})
 
     def answer(self, path: str, query: dict[str, str]) -> Reply:
-        """A bare JSON array: the page asked for."""
+        """A bare JSON array: the page asked for (a group's: every address, no paging)."""
+        group = re.fullmatch(r"/v3/asm/groups/(\d+)/suppressions", path)
+        if group:
+            return json_reply(200, [e["email"] for e in self.lists[f"asm_group:{group[1]}"]])
         list_name = path.removeprefix("/v3/suppression/")
         if list_name in self.broken:
             return json_reply(self.broken[list_name], {"errors": [{"message": "internal error"}]})
@@ -362,14 +366,17 @@ class PostmarkSuppressions(SuppressionFake):
         )
 
 
-def sync_workspace(root: Path, fake: SuppressionFake, *, subscribers: int = 0) -> Path:
+def sync_workspace(
+    root: Path, fake: SuppressionFake, *, subscribers: int = 0, extra: str = ""
+) -> Path:
     """A workspace whose transport is the fake's provider at the fake, with a store of
     `subscribers` active readers user0@example.org..."""
     config = (REPO / "digest.toml").read_text(encoding="utf-8")
     domain = f'\ndomain = "{MailgunSuppressions.domain}"' if fake.provider == "mailgun" else ""
     config = config.replace(
         '[transport]\nkind = "outbox"',
-        f'[transport]\nkind = "{fake.provider}"\nbase_url = "{fake.url}"\ntimeout = 10{domain}',
+        f'[transport]\nkind = "{fake.provider}"\nbase_url = "{fake.url}"\ntimeout = 10{domain}'
+        + extra,
     )
     copy_workspace(root, config=config)
     store(root / ".digest" / "digest.db", subscribers).close()
