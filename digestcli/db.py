@@ -1,4 +1,4 @@
-"""The SQLite store in .digest/digest.db: connections, transactions and the schema."""
+"""The SQLite store in .digest/digest.db: connections, transactions, schema and migrations."""
 
 from __future__ import annotations
 

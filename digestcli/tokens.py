@@ -1,4 +1,4 @@
-"""Signed unsubscribe tokens: HMAC over email and list, with the workspace secret."""
+"""Signed unsubscribe tokens: HMAC over a send's reference (or an address) and a list."""
 
 from __future__ import annotations
 

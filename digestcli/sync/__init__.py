@@ -1,4 +1,4 @@
-"""`digest sync`: readers' answers pulled from the provider's suppression lists (§10)."""
+"""`digest sync`: readers' answers pulled home (suppression lists, a remote serve), sends settled."""
 
 from __future__ import annotations
 
