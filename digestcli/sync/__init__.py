@@ -1,4 +1,4 @@
-"""`digest sync`: readers' answers pulled home (suppression lists, a remote serve), sends settled."""
+"""`digest sync`: readers' answers brought home (suppressions, a remote serve); sends settled."""
 
 from __future__ import annotations
 
