@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_config import refused, write
 
 from digestcli.config import BounceSettings, ServeSettings, Unsubscribe, load_settings
-from digestcli.errors import ConfigError, ExitStatus
-from digestcli.workspace import CONFIG_NAME
 
 PUBLICATION = """\
 [publication]
@@ -21,22 +20,6 @@ UNSUBSCRIBE = """
 [unsubscribe]
 url = "https://example.org/unsubscribe"
 """
-
-
-def write(folder: Path, text: str) -> Path:
-    path = folder / CONFIG_NAME
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def refused(path: Path) -> str:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path)
-    assert caught.value.status == ExitStatus.CONFIG
-    message = str(caught.value)
-    assert message.startswith(f"{path}: ")
-    assert "\n" not in message
-    return message
 
 
 def test_without_serve_or_bounces_the_defaults_hold(tmp_path: Path) -> None:
