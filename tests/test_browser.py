@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import struct
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from harness.workspaces import copy_workspace, digest_env
+from harness.workspaces import copy_workspace, digest_env, run_digest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -51,16 +49,7 @@ def require_chromium() -> None:
 
 def digest(workspace: Path, *args: str) -> str:
     """Run the real `digest` command in the workspace and return its standard output."""
-    env = digest_env("browser-test-secret")
-    result = subprocess.run(
-        [sys.executable, "-m", "digestcli", *args],
-        cwd=workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_digest(workspace, digest_env("browser-test-secret"), *args, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

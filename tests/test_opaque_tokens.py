@@ -20,7 +20,7 @@ from digestcli.serve.app import create_app
 from digestcli.sync import sync
 from digestcli.workspace import Workspace
 from fakes import store
-from harness.workspaces import REPO, copy_workspace, digest_env
+from harness.workspaces import REPO, copy_workspace, digest_env, run_digest
 
 SECRET = "opaque-secret"
 LINK = re.compile(r"<(https://[^>]+token=([A-Za-z0-9_.\-]+))>")
@@ -28,20 +28,9 @@ LINK = re.compile(r"<(https://[^>]+token=([A-Za-z0-9_.\-]+))>")
 
 def sent_links(tmp_path: Path) -> tuple[Path, dict[str, tuple[str, str]]]:
     """A workspace that sent the example issue to 3 readers: reader -> (link, token)."""
-    import subprocess
-    import sys
-
     root = copy_workspace(tmp_path / "desk")
     store(root / ".digest" / "digest.db", 3).close()
-    done = subprocess.run(
-        [sys.executable, "-m", "digestcli", "send", "--yes"],
-        cwd=root,
-        env=digest_env(SECRET),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_digest(root, digest_env(SECRET), "send", "--yes")
     assert done.returncode == 0, done.stderr
     links = {}
     for path in (root / ".digest" / "outbox").glob("*/*.eml"):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 from conftest import Cli
+from test_cli_send import campaigns
 
 from digestcli.config import load_settings
 from digestcli.errors import ConfigError
@@ -63,14 +63,6 @@ def one_error_line(stderr: str) -> str:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     return lines[0]
-
-
-def campaigns(ws: Path) -> int:
-    db = sqlite3.connect(ws / ".digest" / "digest.db")
-    try:
-        return int(db.execute("SELECT COUNT(*) FROM campaigns").fetchone()[0])
-    finally:
-        db.close()
 
 
 def transport_lines(fake: FakeProvider) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,24 +24,14 @@ from harness.providers import (
     make_messages,
     openapi,
 )
-from harness.workspaces import digest_env, provider_workspace
+from harness.workspaces import digest_env, provider_workspace, run_digest
 
 RECIPIENTS = 1000
 BAD = "user417@example.org"
 
 
 def digest(root: Path, fake: FakeProvider, *args: str) -> subprocess.CompletedProcess[str]:
-    env = digest_env("reject-test-secret", **fake.env)
-    return subprocess.run(
-        [sys.executable, "-m", "digestcli", *args],
-        cwd=root,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_digest(root, digest_env("reject-test-secret", **fake.env), *args, timeout=300)
 
 
 def send_with_one_refused(tmp_path: Path, fake: FakeProvider) -> dict[str, Any]:

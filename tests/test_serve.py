@@ -35,7 +35,7 @@ from digestcli.serve.guard import MAX_BODY
 from digestcli.tokens import events_key, sign
 from digestcli.workspace import Workspace
 from fakes import store
-from harness.workspaces import REPO, copy_workspace, digest_env
+from harness.workspaces import REPO, copy_workspace, digest_env, run_digest
 
 SECRET = "serve-test-secret"
 ONE_CLICK = b"List-Unsubscribe=One-Click"  # the RFC 8058 body
@@ -557,15 +557,7 @@ def editor(tmp_path: Path, serve_url: str) -> Path:
 
 
 def send(desk: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "digestcli", "send", "--yes"],
-        cwd=desk,
-        env=digest_env(SECRET),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_digest(desk, digest_env(SECRET), "send", "--yes")
 
 
 def test_a_send_first_brings_home_what_the_serve_recorded(

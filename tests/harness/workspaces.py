@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from fakes import store
@@ -48,3 +50,19 @@ def digest_env(secret: str, **extra: str) -> dict[str, str]:
     """This process's environment without any DIGEST_ setting, plus a secret and NO_COLOR."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
     return {**env, "DIGEST_SECRET": secret, "NO_COLOR": "1", **extra}
+
+
+def run_digest(
+    cwd: Path, env: dict[str, str], *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`python -m digestcli ARGS...` run to completion in cwd, as a user runs it (no stdin)."""
+    return subprocess.run(
+        [sys.executable, "-m", "digestcli", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
