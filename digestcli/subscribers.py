@@ -93,6 +93,7 @@ class Added:
     created: bool
     updated: bool
     added_to_list: bool
+    reactivated: bool = False
 
 
 # The batch records below are NamedTuples, not dataclasses: an import builds one per row,
@@ -304,8 +305,9 @@ def add(
     name: str | None = None,
     fields: Mapping[str, str] | None = None,
     list_name: str = DEFAULT_LIST,
+    reactivate: bool = False,
 ) -> Added:
-    """Add a subscriber to a list, or update one; never re-activates an inactive address."""
+    """Add a subscriber to a list, or update one; re-activates an address only when asked."""
     address = normalize_email(email)
     if name is not None:
         name = name.strip()
@@ -318,7 +320,7 @@ def add(
         row = db.execute(
             "SELECT id, name, fields FROM subscribers WHERE email = ?", (address,)
         ).fetchone()
-        created = updated = False
+        created = updated = reactivated = False
         if row is None:
             cursor = db.execute(
                 "INSERT INTO subscribers(email, name, fields, state, created_at, updated_at) "
@@ -329,6 +331,7 @@ def add(
             created = True
         else:
             subscriber_id, old_name, old_fields = row
+            reactivated = reactivate and _reactivate(db, subscriber_id, list_key, stamp)
             merged = {**json.loads(old_fields), **new_fields}
             merged_name = old_name if name is None else name
             if merged_name != old_name or merged != json.loads(old_fields):
@@ -344,7 +347,28 @@ def add(
         ).rowcount
     subscriber = get(db, address)
     assert subscriber is not None
-    return Added(subscriber, created=created, updated=updated, added_to_list=joined == 1)
+    return Added(
+        subscriber,
+        created=created,
+        updated=updated,
+        added_to_list=joined == 1,
+        reactivated=reactivated,
+    )
+
+
+def _reactivate(db: sqlite3.Connection, subscriber_id: int, list_key: int, stamp: str) -> bool:
+    """Make an address active again on one list (the reader asked to come back)."""
+    state = db.execute(
+        "UPDATE subscribers SET state = 'active', soft_bounces = 0, updated_at = ?"
+        " WHERE id = ? AND state != 'active'",
+        (stamp, subscriber_id),
+    ).rowcount
+    rejoined = db.execute(
+        "UPDATE memberships SET unsubscribed_at = NULL"
+        " WHERE list_id = ? AND subscriber_id = ? AND unsubscribed_at IS NOT NULL",
+        (list_key, subscriber_id),
+    ).rowcount
+    return bool(state or rejoined)
 
 
 def add_to_list(db: sqlite3.Connection, email: str, list_name: str) -> bool:

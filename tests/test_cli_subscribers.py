@@ -322,3 +322,40 @@ def test_a_link_without_a_token_is_refused(cli: Cli) -> None:
     assert result.stderr == (
         "error: that link carries no ?token=...; copy the whole unsubscribe link from the email.\n"
     )
+
+
+def test_adding_again_keeps_an_answer_until_the_reader_asks_to_come_back(cli: Cli) -> None:
+    cli("subscribers", "add", "ann@example.org", "--list", "weekly")
+    cli("subscribers", "add", "bob@example.org", "--list", "weekly")
+    cli("subscribers", "unsubscribe", "ann@example.org")
+    secret = SECRET["DIGEST_SECRET"].encode()
+    assert (
+        cli("unsubscribe", tokens.sign("bob@example.org", "weekly", secret), env=SECRET).exit_code
+        == 0
+    )
+    kept = cli("subscribers", "add", "ann@example.org", "--list", "weekly")
+    assert kept.stderr == (
+        "ann@example.org was a subscriber already: already on list 'weekly'; "
+        "stays unsubscribed (--reactivate if they asked to come back).\n"
+    )
+    left = cli("subscribers", "add", "bob@example.org", "--list", "weekly")
+    assert left.stderr == (
+        "bob@example.org was a subscriber already: already on list 'weekly'; "
+        "stays unsubscribed from list 'weekly' (--reactivate if they asked to come back).\n"
+    )
+    assert {row["name"]: row["active"] for row in json.loads(cli("lists", "--json").stdout)} == {
+        "weekly": 0
+    }
+    for who in ("ann@example.org", "bob@example.org"):
+        back = cli("subscribers", "add", who, "--list", "weekly", "--reactivate")
+        assert back.stderr == (
+            f"{who} was a subscriber already: already on list 'weekly'; "
+            "active again on list 'weekly'.\n"
+        )
+    assert {row["name"]: row["active"] for row in json.loads(cli("lists", "--json").stdout)} == {
+        "weekly": 2
+    }
+    people = json.loads(cli("subscribers", "list", "--json").stdout)
+    assert [p["state"] for p in people] == ["active", "active"]
+    shown = json.loads(cli("subscribers", "show", "bob@example.org", "--json").stdout)
+    assert shown["lists_left"] == []

@@ -105,8 +105,17 @@ def add_subscriber(
         list[str] | None,
         typer.Option("--field", "-f", metavar="KEY=VALUE", help="A custom field (repeatable)."),
     ] = None,
+    reactivate: Annotated[
+        bool,
+        typer.Option(
+            "--reactivate",
+            help="Make an unsubscribed, bounced or complained address active again on the list"
+            " (only when the reader asked to come back).",
+        ),
+    ] = False,
 ) -> None:
-    """Add a subscriber to a list (or update one; an unsubscribed address stays so)."""
+    """Add a subscriber to a list (or update one; an inactive address stays so unless
+    --reactivate)."""
     from digestcli import subscribers as store
 
     fields = {}
@@ -116,7 +125,10 @@ def add_subscriber(
             raise UsageError(f"--field takes KEY=VALUE, not {pair!r}.")
         fields[key] = value
     with _store(ctx) as db:
-        added = store.add(db, email, name=name, fields=fields, list_name=list_name)
+        added = store.add(
+            db, email, name=name, fields=fields, list_name=list_name, reactivate=reactivate
+        )
+        left = store.lists_left(db, added.subscriber.email)
     who, where = added.subscriber.email, repr(list_name.strip())
     if added.created:
         info(f"Added {who} to list {where}.")
@@ -124,9 +136,14 @@ def add_subscriber(
     done = [f"added to list {where}" if added.added_to_list else f"already on list {where}"]
     if added.updated:
         done.append("name and fields updated")
-    subscriber_state = added.subscriber.state
-    if subscriber_state != store.ACTIVE:
-        done.append(f"stays {subscriber_state} (adding never re-activates an address)")
+    if added.reactivated:
+        done.append(f"active again on list {where}")
+    elif added.subscriber.state != store.ACTIVE:
+        done.append(f"stays {added.subscriber.state} (--reactivate if they asked to come back)")
+    elif list_name.strip() in left:
+        done.append(
+            f"stays unsubscribed from list {where} (--reactivate if they asked to come back)"
+        )
     info(f"{who} was a subscriber already: {'; '.join(done)}.")
 
 
