@@ -28,7 +28,7 @@ TEXT_TEMPLATE = "email.txt.j2"
 GMAIL_CLIP_BYTES = 102 * 1024
 SAMPLE_LIST = "default"
 
-_VARIABLES = "issue, publication, subscriber, unsubscribe_url, web_url"
+_VARIABLES = "issue, publication, subscriber, unsubscribe_url, web_url, web"
 _FRIENDLY = {
     "digestcli.render.IssueView": "issue",
     "digestcli.render.ItemView": "item",
@@ -205,10 +205,13 @@ def _autoescape(name: str | None) -> bool:
     return not (name or "").endswith((".txt.j2", ".txt"))
 
 
-def environment(templates_dir: Path) -> jinja2.Environment:
-    """The Jinja2 environment for a workspace's templates."""
+def environment(templates_dir: Path, fallback: Path | None = None) -> jinja2.Environment:
+    """The Jinja2 environment for a workspace's templates (then `fallback`'s, when given)."""
+    loader: jinja2.BaseLoader = jinja2.FileSystemLoader(templates_dir)
+    if fallback is not None:
+        loader = jinja2.ChoiceLoader([loader, jinja2.FileSystemLoader(fallback)])
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
+        loader=loader,
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -277,6 +280,13 @@ def _render(env: jinja2.Environment, name: str, context: Mapping[str, Any], root
         raise _template_error(exc, name, root) from exc
 
 
+def render_template(
+    env: jinja2.Environment, name: str, context: Mapping[str, Any], root: Path
+) -> str:
+    """Render one template; any failure is a TemplateError naming the template and line."""
+    return _render(env, name, context, root)
+
+
 # ----- CSS inlining --------------------------------------------------------------------------
 
 
@@ -314,8 +324,13 @@ def inline_css(html: str, template: str = HTML_TEMPLATE) -> str:
 # ----- the pipeline --------------------------------------------------------------------------
 
 
-def render_issue(issue: Issue, settings: Settings, templates_dir: Path) -> Content:
-    """Render an issue once: HTML (CSS inlined) and text, with slots for each recipient."""
+def render_issue(
+    issue: Issue, settings: Settings, templates_dir: Path, *, web_url: str | None = None
+) -> Content:
+    """Render an issue once: HTML (CSS inlined) and text, with slots for each recipient.
+
+    `web_url` is the issue's web page (a send fixes it); without one, [publication] web_url.
+    """
     templates_dir = templates_dir.resolve()
     view = issue_view(issue)
     slots = _Slots(_nonce(issue, settings))
@@ -323,7 +338,9 @@ def render_issue(issue: Issue, settings: Settings, templates_dir: Path) -> Conte
     context = {
         "issue": view,
         "publication": publication,
-        "web_url": publication.web_url,
+        "web_url": web_url or publication.web_url,
+        # The email, not the web version `digest publish` renders from the same template.
+        "web": False,
         "subscriber": _Subscriber(slots.slot("email"), slots.slot("name"), _Fields(slots)),
         "unsubscribe_url": slots.slot("unsubscribe_url"),
     }
