@@ -127,7 +127,7 @@ def sent_issues(db: sqlite3.Connection) -> list[SentIssue]:
     rows = db.execute(
         "SELECT c.draft, f.slug, f.web_url, MIN(c.finished_at) AS sent_at FROM campaigns c"
         " JOIN campaigns f ON f.id = (SELECT MIN(id) FROM campaigns WHERE draft = c.draft)"
-        " WHERE c.finished_at IS NOT NULL GROUP BY c.draft ORDER BY sent_at, c.draft"
+        " WHERE c.finished_at IS NOT NULL GROUP BY c.draft ORDER BY sent_at, MIN(c.id)"
     )
     return [SentIssue(str(d), s, w, str(t)) for d, s, w, t in rows]
 

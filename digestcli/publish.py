@@ -181,7 +181,7 @@ def build_site(workspace: Workspace, settings: Settings) -> Site:
         links = Links(site=root, page=page_url(root, slug), feed=root + FEED)
         files[page_path(slug)], contents[slug] = renderer.issue_page(issue, links)
         pages.append(Page(issue, slug, found.sent_at, found.web_url or links.page, links))
-    pages.sort(key=lambda page: (page.sent_at, page.slug), reverse=True)
+    pages.reverse()  # newest first: sent_issues gives them in the order they were sent
     front = Links(site=root, page=root, feed=root + FEED)
     files[INDEX] = renderer.index(tuple(pages), front)
     entries = [
