@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,15 @@ from digestcli.errors import ConfigError, UsageError
 from digestcli.feed import Entry, Feed, atom
 from digestcli.fsutil import write_atomic
 from digestcli.models import Issue
+from digestcli.publish_cache import Cached, PageCache, fingerprint, page_key, sha
 from digestcli.publish_links import page_path, page_url, site_dir, site_url, slug_for
 from digestcli.workspace import Workspace, default_templates
 
 INDEX = "index.html"
 FEED = "feed.xml"
+ENTRY = "web/entry.html.j2"
+# In the workspace's state folder: what the last publish rendered (publish_cache.py).
+CACHE = "publish.json"
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -35,23 +39,28 @@ class Links:
 
 @dataclass(frozen=True)
 class Page:
-    """One sent issue on the site."""
+    """One sent issue on the site: what the index and the feed say of it."""
 
-    issue: Issue
+    about: Cached
     slug: str
     sent_at: str
     # The entry's id in the feed: the page URL its emails carried, so it never changes.
     id: str
     links: Links
+    draft: Path
 
 
 @dataclass(frozen=True)
 class Site:
-    """Every file of the site, by path relative to its folder, and what was left out."""
+    """The files of the site that were rendered, by path in its folder, and what was not."""
 
     files: Mapping[str, bytes]
+    # Pages the last publish rendered from the same inputs, still on disk as it wrote them.
+    kept: tuple[str, ...]
     pages: tuple[Page, ...]
     skipped: tuple[str, ...]
+    cache: PageCache
+    cached: Mapping[str, Cached]
 
 
 @dataclass(frozen=True)
@@ -103,13 +112,12 @@ class WebRenderer:
 
         return render_template(self.env, name, context, self.root).encode("utf-8")
 
-    def issue_page(self, issue: Issue, links: Links) -> tuple[bytes, bytes]:
+    def issue_page(self, issue: Issue, links: Links, *, entry: bool) -> tuple[bytes, str | None]:
         """The issue's web version (the email's template, for nobody) and its feed content."""
         from digestcli.render import HTML_TEMPLATE, issue_view
 
-        view = issue_view(issue)
         context = {
-            "issue": view,
+            "issue": issue_view(issue, text=False),
             "publication": self.settings.publication,
             "web_url": links.page,
             "web": True,
@@ -118,16 +126,17 @@ class WebRenderer:
             "subscriber": _Nobody(),
             "unsubscribe_url": "",
         }
-        return self._render(HTML_TEMPLATE, context), self._render("web/entry.html.j2", context)
+        page = self._render(HTML_TEMPLATE, context)
+        return page, self._render(ENTRY, context).decode("utf-8") if entry else None
 
     def index(self, pages: tuple[Page, ...], links: Links) -> bytes:
         """The front page: every issue, newest first."""
         issues = [
             {
-                "number": page.issue.number,
-                "date": page.issue.date,
-                "title": page.issue.title,
-                "preheader": page.issue.preheader,
+                "number": page.about.number,
+                "date": page.about.date,
+                "title": page.about.title,
+                "preheader": page.about.preheader,
                 "href": f"issues/{page.slug}/",
                 "url": page.links.page,
             }
@@ -155,20 +164,25 @@ def web_root(settings: Settings) -> str:
     return site_url(web_url)
 
 
-def build_site(workspace: Workspace, settings: Settings) -> Site:
-    """Render every file of the site in memory; nothing is written."""
+def build_site(workspace: Workspace, settings: Settings, out: Path) -> Site:
+    """Render the files of the site that changed since the last publish; nothing is written."""
     root = web_root(settings)
     with for_reading(workspace.db_path) as db:
         sent = journal.sent_issues(db)
     renderer = WebRenderer(settings, workspace.templates_dir)
+    cache = PageCache.load(workspace.state_dir / CACHE)
+    shared = fingerprint(settings.path, (workspace.templates_dir, default_templates()))
     files: dict[str, bytes] = {}
+    kept: list[str] = []
     pages: list[Page] = []
-    contents: dict[str, bytes] = {}
+    cached: dict[str, Cached] = {}
     skipped: list[str] = []
     taken = {s.slug for s in sent if s.slug}
     for found in sent:
         path = workspace.drafts_dir / found.draft
-        if not path.is_file():
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError):
             skipped.append(
                 f"{found.draft} was sent but is not in {workspace.drafts_dir}; "
                 "its page is left as it was."
@@ -177,27 +191,47 @@ def build_site(workspace: Workspace, settings: Settings) -> Site:
         slug = found.slug if found.slug and _SLUG.fullmatch(found.slug) else None
         if slug is None:
             slug = _unique(slug_for(found.draft), taken)
-        issue = load_draft(path).issue
         links = Links(site=root, page=page_url(root, slug), feed=root + FEED)
-        files[page_path(slug)], contents[slug] = renderer.issue_page(issue, links)
-        pages.append(Page(issue, slug, found.sent_at, found.web_url or links.page, links))
+        entry_id = found.web_url or links.page
+        key = page_key(shared, data, slug, found.sent_at, entry_id, root)
+        name = page_path(slug)
+        about = cache.hit(slug, key, out / name)
+        if about is None:
+            issue = load_draft(path).issue
+            files[name], _ = renderer.issue_page(issue, links, entry=False)
+            about = Cached(
+                key, sha(files[name]), issue.title, issue.preheader, issue.date, issue.number
+            )
+        else:
+            kept.append(name)
+        cached[slug] = about
+        pages.append(Page(about, slug, found.sent_at, entry_id, links, path))
     pages.reverse()  # newest first: sent_issues gives them in the order they were sent
+    entries = []
+    for number, page in enumerate(pages):
+        content = cached[page.slug].entry
+        if number >= settings.archive.feed_entries:
+            cached[page.slug] = replace(cached[page.slug], entry=None)
+            continue
+        if content is None:
+            issue = load_draft(page.draft).issue
+            content = renderer.issue_page(issue, page.links, entry=True)[1] or ""
+            cached[page.slug] = replace(cached[page.slug], entry=content)
+        entries.append(
+            Entry(
+                id=page.id,
+                title=page.about.title,
+                url=page.links.page,
+                updated=page.sent_at,
+                summary=page.about.preheader,
+                content_html=content,
+            )
+        )
     front = Links(site=root, page=root, feed=root + FEED)
     files[INDEX] = renderer.index(tuple(pages), front)
-    entries = [
-        Entry(
-            id=page.id,
-            title=page.issue.title,
-            url=page.links.page,
-            updated=page.sent_at,
-            summary=page.issue.preheader,
-            content_html=contents[page.slug].decode("utf-8"),
-        )
-        for page in pages[: settings.archive.feed_entries]
-    ]
     name = settings.publication.name
     files[FEED] = atom(Feed(name, root, root + FEED, name, entries))
-    return Site(files, tuple(pages), tuple(skipped))
+    return Site(files, tuple(kept), tuple(pages), tuple(skipped), cache, cached)
 
 
 def _unique(slug: str, taken: set[str]) -> str:
@@ -227,7 +261,7 @@ def publish_site(
     out = out_dir or site_dir(workspace, settings)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is a file, not a folder; give --out a folder for the site.")
-    site = build_site(workspace, settings)
+    site = build_site(workspace, settings, out)
     changed = tuple(name for name, data in site.files.items() if _differs(out / name, data))
     if not check:
         for name in changed:
@@ -236,10 +270,11 @@ def publish_site(
             # Not flushed to disk file by file: the site is made again from the store by the
             # next publish, which rewrites any file a power cut left short.
             write_atomic(target, site.files[name], durable=False)
+        site.cache.save(dict(site.cached))
     return Published(
         out_dir=out,
         issues=len(site.pages),
         changed=changed,
-        unchanged=len(site.files) - len(changed),
+        unchanged=len(site.kept) + len(site.files) - len(changed),
         skipped=site.skipped,
     )

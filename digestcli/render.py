@@ -86,17 +86,24 @@ def _image(image: Image | None) -> Image | None:
     return Image(url, image.alt) if image and url else None
 
 
-def issue_view(issue: Issue) -> IssueView:
-    """Render an issue's Markdown once, for both templates."""
+def _nothing(text: str) -> str:
+    return ""
+
+
+def issue_view(issue: Issue, *, text: bool = True) -> IssueView:
+    """Render an issue's Markdown once, for both templates (text=False: the HTML only)."""
+    # The web version has no text part: skipping it halves the Markdown work of a publish.
+    as_text = markdown.to_text if text else _nothing
+    inline_text = markdown.to_inline_text if text else _nothing
     items = tuple(
         ItemView(
             number=number,
             title=item.title,
             title_html=Markup(markdown.to_inline_html(item.title)),
-            title_text=markdown.to_inline_text(item.title),
+            title_text=inline_text(item.title),
             body=item.body,
             body_html=Markup(markdown.to_html(item.body)),
-            body_text=markdown.to_text(item.body),
+            body_text=as_text(item.body),
             link=_link(item.link),
             image=_image(item.image),
         )
@@ -110,12 +117,12 @@ def issue_view(issue: Issue) -> IssueView:
         number=issue.number,
         intro=issue.intro,
         intro_html=Markup(markdown.to_html(issue.intro)),
-        intro_text=markdown.to_text(issue.intro),
+        intro_text=as_text(issue.intro),
         items=items,
         outro_title=issue.outro_title,
         outro=issue.outro,
         outro_html=Markup(markdown.to_html(issue.outro)),
-        outro_text=markdown.to_text(issue.outro),
+        outro_text=as_text(issue.outro),
     )
 
 

@@ -342,3 +342,31 @@ def test_an_empty_archive_is_a_valid_site(cli: Cli, ws: Path) -> None:
     assert "No issues yet." in (ws / "site" / "index.html").read_text(encoding="utf-8")
     feed = feedparser.parse((ws / "site" / "feed.xml").read_bytes())
     assert not feed.bozo and feed.entries == []
+
+
+def test_a_hand_edited_page_a_new_theme_or_a_lost_cache_are_handled(cli: Cli, ws: Path) -> None:
+    first = new_issue(cli, "Week one", "2026-03-02", "The first week.")
+    send(cli, first)
+    second = new_issue(cli, "Week two", "2026-03-09", "The second week.")
+    send(cli, second)
+    publish(cli)
+    before = site_files(ws)
+    page = ws / "site" / "issues" / first.stem / "index.html"
+
+    page.write_text("edited by hand", encoding="utf-8")
+    stale = cli("publish", "--check")
+    assert (stale.exit_code, stale.stdout) == (1, f"{page}\n")
+    assert publish(cli) == f"{page}\n"
+    assert site_files(ws) == before
+
+    (ws / ".digest" / "publish.json").write_text("{not json", encoding="utf-8")
+    assert publish(cli) == ""
+    ok(cli("publish", "--check"))
+
+    head = ws / "templates" / "web" / "head.html.j2"
+    head.write_text(head.read_text(encoding="utf-8") + '<meta name="x-theme" content="2">\n')
+    assert sorted(publish(cli).splitlines()) == sorted(
+        str(ws / "site" / "issues" / draft.stem / "index.html") for draft in (first, second)
+    )
+    assert b'<meta name="x-theme" content="2">' in page.read_bytes()
+    assert site_files(ws)["index.html"] == before["index.html"]
