@@ -370,3 +370,58 @@ def test_a_hand_edited_page_a_new_theme_or_a_lost_cache_are_handled(cli: Cli, ws
     )
     assert b'<meta name="x-theme" content="2">' in page.read_bytes()
     assert site_files(ws)["index.html"] == before["index.html"]
+
+
+def test_issues_sent_before_schema_6_are_published_under_their_file_name(
+    cli: Cli, ws: Path
+) -> None:
+    from digestcli import db as store
+    from digestcli.campaigns import issue_link
+    from digestcli.workspace import Workspace
+
+    draft = new_issue(cli, "Week one", "2026-03-02", "The first week.")
+    path = ws / ".digest" / "digest.db"
+    old = store.SCHEMA.replace(
+        "nonce TEXT NOT NULL DEFAULT '',\n    slug TEXT,\n    web_url TEXT",
+        "nonce TEXT NOT NULL DEFAULT ''",
+    )
+    assert old != store.SCHEMA
+    path.unlink()
+    legacy = sqlite3.connect(path)
+    legacy.executescript(old + "PRAGMA user_version=5;")
+    legacy.execute(
+        "INSERT INTO campaigns (key, draft, content_hash, list, transport, created_at,"
+        " finished_at) VALUES (?, ?, 'h', 'default', 'outbox', ?, ?)",
+        (
+            f"{draft.name}:default",
+            draft.name,
+            "2026-03-02T09:00:00+00:00",
+            "2026-03-02T09:01:00+00:00",
+        ),
+    )
+    legacy.commit()
+    legacy.close()
+
+    workspace = Workspace(ws)
+    # A resume of that campaign renders the link its emails had: web_url itself.
+    assert issue_link(workspace, draft.name, workspace.settings()).web_url == SITE_URL
+    publish(cli)
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 6
+    finally:
+        db.close()
+    feed = feedparser.parse((ws / "site" / "feed.xml").read_bytes())
+    assert [(e.id, e.link, e.updated) for e in feed.entries] == [
+        (page_url(draft), page_url(draft), "2026-03-02T09:01:00+00:00")
+    ]
+
+
+def test_a_broken_sent_draft_stops_publish_before_anything_is_written(cli: Cli, ws: Path) -> None:
+    draft = new_issue(cli, "Week one", "2026-03-02", "The first week.")
+    send(cli, draft)
+    draft.write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    result = cli("publish")
+    assert result.exit_code == 4, result.output
+    assert result.stderr.startswith(f"error: {draft}") and len(result.stderr.splitlines()) == 1
+    assert not (ws / "site").exists()
