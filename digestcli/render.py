@@ -433,13 +433,20 @@ class Preview:
 
 
 def build_preview(
-    issue: Issue, settings: Settings, templates_dir: Path, state_dir: Path, env: Mapping[str, str]
+    issue: Issue,
+    settings: Settings,
+    templates_dir: Path,
+    state_dir: Path,
+    env: Mapping[str, str],
+    *,
+    web_url: str | None = None,
 ) -> Preview:
     """Render the issue and address it to the sample reader, for previews and files.
 
     In provider mode the unsubscribe link is the provider's placeholder, as the provider gets it.
+    `web_url` is the issue's web page, as a send would link it.
     """
-    content = render_issue(issue, settings, templates_dir)
+    content = render_issue(issue, settings, templates_dir, web_url=web_url)
     if settings.unsubscribe.by_provider:
         from digestcli.transports import transport_class
 

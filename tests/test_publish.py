@@ -425,3 +425,13 @@ def test_a_broken_sent_draft_stops_publish_before_anything_is_written(cli: Cli, 
     assert result.exit_code == 4, result.output
     assert result.stderr.startswith(f"error: {draft}") and len(result.stderr.splitlines()) == 1
     assert not (ws / "site").exists()
+
+
+def test_render_and_test_sends_link_the_page_the_send_will_fix(cli: Cli, ws: Path) -> None:
+    draft = new_issue(cli, "Week one", "2026-03-02", "The first week.")
+    ok(cli("render", "--out", "out", env=SECRET))
+    assert f'<a href="{page_url(draft)}"' in (ws / "out" / "issue.html").read_text("utf-8")
+    assert f"View online: {page_url(draft)}\n" in (ws / "out" / "issue.txt").read_text("utf-8")
+    ok(cli("send", "--test", "me@example.org", env=SECRET))
+    (test_copy,) = (ws / ".digest" / "outbox").rglob("*.eml")
+    assert f"View online: {page_url(draft)}\r\n" in parts(test_copy)[1]

@@ -24,15 +24,25 @@ DraftOption = Annotated[
 
 
 def _preview(ctx: typer.Context, selector: str | None) -> Preview:
+    from digestcli.campaigns import issue_link
     from digestcli.catalog import current_draft
     from digestcli.drafts import load_draft
     from digestcli.render import build_preview
 
     st = state(ctx)
     workspace = st.workspace()
-    issue = load_draft(current_draft(workspace, selector)).issue
+    path = current_draft(workspace, selector)
+    issue = load_draft(path).issue
+    settings = workspace.settings()
+    # The web link a send of this draft would carry: its page on the published site.
+    link = issue_link(workspace, path.name, settings)
     return build_preview(
-        issue, workspace.settings(), workspace.templates_dir, workspace.state_dir, st.env
+        issue,
+        settings,
+        workspace.templates_dir,
+        workspace.state_dir,
+        st.env,
+        web_url=link.web_url,
     )
 
 
