@@ -435,3 +435,19 @@ def test_render_and_test_sends_link_the_page_the_send_will_fix(cli: Cli, ws: Pat
     ok(cli("send", "--test", "me@example.org", env=SECRET))
     (test_copy,) = (ws / ".digest" / "outbox").rglob("*.eml")
     assert f"View online: {page_url(draft)}\r\n" in parts(test_copy)[1]
+
+
+def test_a_sent_draft_deleted_later_keeps_its_page_and_is_named_in_a_warning(
+    cli: Cli, ws: Path
+) -> None:
+    draft = new_issue(cli, "Week one", "2026-03-02", "The first week.")
+    send(cli, draft)
+    publish(cli)
+    page = ws / "site" / "issues" / draft.stem / "index.html"
+    kept = page.read_bytes()
+    draft.unlink()
+    result = cli("publish")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {draft.name} was sent but is not in {ws / 'drafts'}" in result.stderr
+    assert page.read_bytes() == kept
+    assert "Week one" not in (ws / "site" / "index.html").read_text(encoding="utf-8")
