@@ -51,6 +51,8 @@ class SendSetup:
     # The issue as rendered, its unsubscribe slot still open, when `content` has the provider's
     # placeholder in it instead: what the pre-send checks read.
     rendered: Content | None = None
+    # Where the issue lives on the web (digest publish), fixed by the draft's first campaign.
+    link: journal.IssueLink = field(default_factory=lambda: journal.IssueLink(None, None))
 
     @property
     def kind(self) -> str:
@@ -90,13 +92,43 @@ def prepare(
         # preferences links: beside digest's signed link, that is two ways out, one unseen.
         transport_settings = replace(transport_settings, asm_group_id=None)
     issue = load_draft(draft).issue
-    content = render_issue(issue, settings, workspace.templates_dir)
+    link = issue_link(workspace, draft.name, settings)
+    content = render_issue(issue, settings, workspace.templates_dir, web_url=link.web_url)
     if placeholder is None:
-        return SendSetup(workspace, settings, draft, issue, content, transport_settings, env)
+        return SendSetup(
+            workspace, settings, draft, issue, content, transport_settings, env, link=link
+        )
     provided = provider_content(content, placeholder, transport_settings.kind, draft)
     return SendSetup(
-        workspace, settings, draft, issue, provided, transport_settings, env, rendered=content
+        workspace,
+        settings,
+        draft,
+        issue,
+        provided,
+        transport_settings,
+        env,
+        rendered=content,
+        link=link,
     )
+
+
+def issue_link(workspace: Workspace, draft_name: str, settings: Settings) -> journal.IssueLink:
+    """The web page a draft's emails link to: as its first campaign fixed it, or a new one.
+
+    Fixed at the first send, so publishing later, renaming the draft or moving web_url never
+    breaks a link already in someone's inbox, and a resume renders the same bytes.
+    """
+    from digestcli.db import for_reading
+    from digestcli.publish_links import new_link
+
+    with for_reading(workspace.db_path) as db:
+        found = journal.issue_link(db, draft_name)
+        if found is None:
+            return new_link(db, draft_name, settings)
+    if found.slug is None:
+        # Started before digest published issues: its emails linked to web_url itself.
+        return journal.IssueLink(None, settings.publication.web_url)
+    return found
 
 
 # ----- test sends ----------------------------------------------------------------------------
@@ -394,6 +426,8 @@ def start_campaign(db: sqlite3.Connection, setup: SendSetup, list_name: str) -> 
         content_hash=content_hash(setup.content),
         list_name=list_name,
         transport=setup.kind,
+        slug=setup.link.slug,
+        web_url=setup.link.web_url,
     )
 
 

@@ -84,6 +84,15 @@ class BounceSettings:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    """Where `digest publish` writes the site, and how much of it the feed carries."""
+
+    # A folder, relative to the workspace unless absolute; None: site/ in the workspace.
+    out: str | None = None
+    feed_entries: int = 20
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything digest.toml says."""
 
@@ -94,6 +103,7 @@ class Settings:
     sending: SendingSettings = field(default_factory=SendingSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     bounces: BounceSettings = field(default_factory=BounceSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
 
 
 # TOML key -> dataclass field, where they differ.
@@ -156,7 +166,7 @@ def _check_type(value: Any, annotation: Any, where: str, path: Path) -> Any:
     raise ConfigError(f"{path}: `{where}` must be {expected}, not {value!r}.")
 
 
-_TOP = ("publication", "unsubscribe", "transport", "sending", "serve", "bounces")
+_TOP = ("publication", "unsubscribe", "transport", "sending", "serve", "bounces", "archive")
 # Plain http is fine only where nobody else can listen: a serve on this machine.
 _LOOPBACK = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 
@@ -180,6 +190,7 @@ def load_settings(path: Path) -> Settings:
     serve = _serve(data, path)
     bounces = _section(data, "bounces", BounceSettings, path, required=False)
     unsubscribe = _unsubscribe(data, serve, path)
+    archive = _section(data, "archive", ArchiveSettings, path, required=False)
     if not is_kind(transport.kind):
         raise ConfigError(
             f"{path}: [transport] kind `{transport.kind}` is not one of {', '.join(kinds())}."
@@ -202,7 +213,9 @@ def load_settings(path: Path) -> Settings:
         )
     if bounces.soft_limit < 1:
         raise ConfigError(f"{path}: [bounces] soft_limit must be at least 1.")
-    return Settings(path, publication, unsubscribe, transport, sending, serve, bounces)
+    if archive.feed_entries < 1:
+        raise ConfigError(f"{path}: [archive] feed_entries must be at least 1.")
+    return Settings(path, publication, unsubscribe, transport, sending, serve, bounces, archive)
 
 
 def _serve(data: dict[str, Any], path: Path) -> ServeSettings:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digestcli.errors import ConfigError, DigestError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Readers' answers (events.py): one row per event, a replay is refused by the UNIQUE key.
 EVENTS = """
@@ -32,6 +32,12 @@ CREATE INDEX IF NOT EXISTS events_email ON events(email, id);
 
 # An unsubscribe whose link names a send, not an address: resolved to one where the send is known.
 EVENT_REFS = "ALTER TABLE events ADD COLUMN ref TEXT NOT NULL DEFAULT '';"
+
+# Where a campaign's issue lives on the web, fixed when it starts (publish.py): the folder name
+# under issues/ and the page URL its emails link to. NULL for campaigns started before.
+ISSUE_LINKS = (
+    "ALTER TABLE campaigns ADD COLUMN slug TEXT;ALTER TABLE campaigns ADD COLUMN web_url TEXT;"
+)
 
 # How far `digest sync` has read each source (syncstate.py): its high-water mark, in the
 # source's own terms (a unix time, a date, a cursor).
@@ -78,7 +84,9 @@ CREATE TABLE IF NOT EXISTS campaigns (
     transport TEXT NOT NULL,
     created_at TEXT NOT NULL,
     finished_at TEXT,
-    nonce TEXT NOT NULL DEFAULT ''
+    nonce TEXT NOT NULL DEFAULT '',
+    slug TEXT,
+    web_url TEXT
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
@@ -115,6 +123,8 @@ MIGRATIONS = (
     SYNC_MARKS,
     # 5: unsubscribe links that name a send (campaign and row), not the reader's address.
     EVENT_REFS,
+    # 6: the web page of each campaign's issue, fixed at send time (digest publish).
+    ISSUE_LINKS,
 )
 
 

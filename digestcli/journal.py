@@ -29,6 +29,10 @@ class Campaign:
     finished_at: str | None
     # Random, made when the campaign starts; '' for campaigns started before it existed.
     nonce: str
+    # The issue's folder under issues/ and the web page its emails link to, fixed when the
+    # campaign starts; None for campaigns started before digest published issues.
+    slug: str | None = None
+    web_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,61 @@ def _campaign(row: sqlite3.Row | tuple[object, ...] | None) -> Campaign | None:
     return Campaign(*row)  # the columns of _CAMPAIGN_COLUMNS, in the dataclass's order
 
 
-_CAMPAIGN_COLUMNS = "id, key, draft, content_hash, list, transport, created_at, finished_at, nonce"
+_CAMPAIGN_COLUMNS = (
+    "id, key, draft, content_hash, list, transport, created_at, finished_at, nonce, slug, web_url"
+)
 
 
 def finished_drafts(db: sqlite3.Connection) -> set[str]:
     """File names of the drafts with a finished campaign."""
     rows = db.execute("SELECT draft FROM campaigns WHERE finished_at IS NOT NULL")
     return {str(row[0]) for row in rows}
+
+
+@dataclass(frozen=True)
+class IssueLink:
+    """Where a draft's issue lives on the web, as its first campaign fixed it."""
+
+    # None when the draft's first campaign started before digest published issues.
+    slug: str | None
+    web_url: str | None
+
+
+def issue_link(db: sqlite3.Connection, draft_name: str) -> IssueLink | None:
+    """The slug and page URL of a draft's first campaign (any list); None if never sent."""
+    row = db.execute(
+        "SELECT slug, web_url FROM campaigns WHERE draft = ? ORDER BY id LIMIT 1", (draft_name,)
+    ).fetchone()
+    return None if row is None else IssueLink(row[0], row[1])
+
+
+def slug_taken(db: sqlite3.Connection, slug: str, draft_name: str) -> bool:
+    """Whether another draft's campaign already has this slug."""
+    row = db.execute(
+        "SELECT 1 FROM campaigns WHERE slug = ? AND draft != ? LIMIT 1", (slug, draft_name)
+    ).fetchone()
+    return row is not None
+
+
+@dataclass(frozen=True)
+class SentIssue:
+    """A draft with a finished campaign: what `digest publish` puts on the web."""
+
+    draft: str
+    slug: str | None
+    web_url: str | None
+    # When its first campaign finished (ISO 8601, UTC).
+    sent_at: str
+
+
+def sent_issues(db: sqlite3.Connection) -> list[SentIssue]:
+    """Every draft with a finished campaign (any list), oldest first; its first campaign's link."""
+    rows = db.execute(
+        "SELECT c.draft, f.slug, f.web_url, MIN(c.finished_at) AS sent_at FROM campaigns c"
+        " JOIN campaigns f ON f.id = (SELECT MIN(id) FROM campaigns WHERE draft = c.draft)"
+        " WHERE c.finished_at IS NOT NULL GROUP BY c.draft ORDER BY sent_at, MIN(c.id)"
+    )
+    return [SentIssue(str(d), s, w, str(t)) for d, s, w, t in rows]
 
 
 def campaign_key(draft_name: str, list_name: str) -> str:
@@ -114,15 +166,27 @@ def create_campaign(
     content_hash: str,
     list_name: str,
     transport: str,
+    slug: str | None = None,
+    web_url: str | None = None,
 ) -> Campaign:
     """Snapshot the list's active subscribers into a new campaign, in one transaction."""
     import secrets  # here: the editing commands read the journal and start fast
 
     with transaction(db):
         cursor = db.execute(
-            "INSERT INTO campaigns (key, draft, content_hash, list, transport, created_at, nonce)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (key, draft, content_hash, list_name, transport, now(), secrets.token_hex(8)),
+            "INSERT INTO campaigns (key, draft, content_hash, list, transport, created_at, nonce,"
+            " slug, web_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                draft,
+                content_hash,
+                list_name,
+                transport,
+                now(),
+                secrets.token_hex(8),
+                slug,
+                web_url,
+            ),
         )
         campaign_id = cursor.lastrowid
         db.execute(

@@ -28,7 +28,7 @@ TEXT_TEMPLATE = "email.txt.j2"
 GMAIL_CLIP_BYTES = 102 * 1024
 SAMPLE_LIST = "default"
 
-_VARIABLES = "issue, publication, subscriber, unsubscribe_url, web_url"
+_VARIABLES = "issue, publication, subscriber, unsubscribe_url, web_url, web"
 _FRIENDLY = {
     "digestcli.render.IssueView": "issue",
     "digestcli.render.ItemView": "item",
@@ -86,17 +86,24 @@ def _image(image: Image | None) -> Image | None:
     return Image(url, image.alt) if image and url else None
 
 
-def issue_view(issue: Issue) -> IssueView:
-    """Render an issue's Markdown once, for both templates."""
+def _nothing(text: str) -> str:
+    return ""
+
+
+def issue_view(issue: Issue, *, text: bool = True) -> IssueView:
+    """Render an issue's Markdown once, for both templates (text=False: the HTML only)."""
+    # The web version has no text part: skipping it halves the Markdown work of a publish.
+    as_text = markdown.to_text if text else _nothing
+    inline_text = markdown.to_inline_text if text else _nothing
     items = tuple(
         ItemView(
             number=number,
             title=item.title,
             title_html=Markup(markdown.to_inline_html(item.title)),
-            title_text=markdown.to_inline_text(item.title),
+            title_text=inline_text(item.title),
             body=item.body,
             body_html=Markup(markdown.to_html(item.body)),
-            body_text=markdown.to_text(item.body),
+            body_text=as_text(item.body),
             link=_link(item.link),
             image=_image(item.image),
         )
@@ -110,12 +117,12 @@ def issue_view(issue: Issue) -> IssueView:
         number=issue.number,
         intro=issue.intro,
         intro_html=Markup(markdown.to_html(issue.intro)),
-        intro_text=markdown.to_text(issue.intro),
+        intro_text=as_text(issue.intro),
         items=items,
         outro_title=issue.outro_title,
         outro=issue.outro,
         outro_html=Markup(markdown.to_html(issue.outro)),
-        outro_text=markdown.to_text(issue.outro),
+        outro_text=as_text(issue.outro),
     )
 
 
@@ -205,10 +212,13 @@ def _autoescape(name: str | None) -> bool:
     return not (name or "").endswith((".txt.j2", ".txt"))
 
 
-def environment(templates_dir: Path) -> jinja2.Environment:
-    """The Jinja2 environment for a workspace's templates."""
+def environment(templates_dir: Path, fallback: Path | None = None) -> jinja2.Environment:
+    """The Jinja2 environment for a workspace's templates (then `fallback`'s, when given)."""
+    loader: jinja2.BaseLoader = jinja2.FileSystemLoader(templates_dir)
+    if fallback is not None:
+        loader = jinja2.ChoiceLoader([loader, jinja2.FileSystemLoader(fallback)])
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
+        loader=loader,
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -277,6 +287,13 @@ def _render(env: jinja2.Environment, name: str, context: Mapping[str, Any], root
         raise _template_error(exc, name, root) from exc
 
 
+def render_template(
+    env: jinja2.Environment, name: str, context: Mapping[str, Any], root: Path
+) -> str:
+    """Render one template; any failure is a TemplateError naming the template and line."""
+    return _render(env, name, context, root)
+
+
 # ----- CSS inlining --------------------------------------------------------------------------
 
 
@@ -314,8 +331,13 @@ def inline_css(html: str, template: str = HTML_TEMPLATE) -> str:
 # ----- the pipeline --------------------------------------------------------------------------
 
 
-def render_issue(issue: Issue, settings: Settings, templates_dir: Path) -> Content:
-    """Render an issue once: HTML (CSS inlined) and text, with slots for each recipient."""
+def render_issue(
+    issue: Issue, settings: Settings, templates_dir: Path, *, web_url: str | None = None
+) -> Content:
+    """Render an issue once: HTML (CSS inlined) and text, with slots for each recipient.
+
+    `web_url` is the issue's web page (a send fixes it); without one, [publication] web_url.
+    """
     templates_dir = templates_dir.resolve()
     view = issue_view(issue)
     slots = _Slots(_nonce(issue, settings))
@@ -323,7 +345,9 @@ def render_issue(issue: Issue, settings: Settings, templates_dir: Path) -> Conte
     context = {
         "issue": view,
         "publication": publication,
-        "web_url": publication.web_url,
+        "web_url": web_url or publication.web_url,
+        # The email, not the web version `digest publish` renders from the same template.
+        "web": False,
         "subscriber": _Subscriber(slots.slot("email"), slots.slot("name"), _Fields(slots)),
         "unsubscribe_url": slots.slot("unsubscribe_url"),
     }
@@ -409,13 +433,20 @@ class Preview:
 
 
 def build_preview(
-    issue: Issue, settings: Settings, templates_dir: Path, state_dir: Path, env: Mapping[str, str]
+    issue: Issue,
+    settings: Settings,
+    templates_dir: Path,
+    state_dir: Path,
+    env: Mapping[str, str],
+    *,
+    web_url: str | None = None,
 ) -> Preview:
     """Render the issue and address it to the sample reader, for previews and files.
 
     In provider mode the unsubscribe link is the provider's placeholder, as the provider gets it.
+    `web_url` is the issue's web page, as a send would link it.
     """
-    content = render_issue(issue, settings, templates_dir)
+    content = render_issue(issue, settings, templates_dir, web_url=web_url)
     if settings.unsubscribe.by_provider:
         from digestcli.transports import transport_class
 

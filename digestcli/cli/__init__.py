@@ -6,6 +6,7 @@ from digestcli.cli import (
     check,  # noqa: F401 (registers check)
     compose,  # noqa: F401  (registers the editing commands)
     output,  # noqa: F401  (registers preview and render)
+    publish,  # noqa: F401  (registers publish)
     send,  # noqa: F401  (registers send and status)
     serve,  # noqa: F401  (registers serve)
     subscribers,  # noqa: F401  (registers subscribers, lists and unsubscribe)

@@ -24,16 +24,43 @@ DraftOption = Annotated[
 
 
 def _preview(ctx: typer.Context, selector: str | None) -> Preview:
+    from digestcli.campaigns import issue_link
     from digestcli.catalog import current_draft
     from digestcli.drafts import load_draft
     from digestcli.render import build_preview
 
     st = state(ctx)
     workspace = st.workspace()
-    issue = load_draft(current_draft(workspace, selector)).issue
+    path = current_draft(workspace, selector)
+    issue = load_draft(path).issue
+    settings = workspace.settings()
+    # The web link a send of this draft would carry: its page on the published site.
+    link = issue_link(workspace, path.name, settings)
     return build_preview(
-        issue, workspace.settings(), workspace.templates_dir, workspace.state_dir, st.env
+        issue,
+        settings,
+        workspace.templates_dir,
+        workspace.state_dir,
+        st.env,
+        web_url=link.web_url,
     )
+
+
+def _open_published(ctx: typer.Context, selector: str | None) -> bool:
+    """Open the draft's published web version in the browser, if `digest publish` wrote one."""
+    import webbrowser
+
+    from digestcli.catalog import current_draft
+    from digestcli.publish_links import published_page
+
+    workspace = state(ctx).workspace()
+    # With every draft sent, the newest sent one: the issue just published.
+    page = published_page(workspace, current_draft(workspace, selector, include_sent=True).name)
+    if page is None:
+        return False
+    webbrowser.open(page.as_uri())
+    info(f"Opened {page} (the published web version) in the browser.")
+    return True
 
 
 @app.command()
@@ -45,13 +72,19 @@ def preview(
     ] = False,
     headers: Annotated[bool, typer.Option("--headers", help="Print the message headers.")] = False,
     browser: Annotated[
-        bool, typer.Option("--browser", help="Open the HTML part in the web browser.")
+        bool,
+        typer.Option(
+            "--browser",
+            help="Open the issue in the web browser: its published web version, else the email.",
+        ),
     ] = False,
     draft: DraftOption = None,
 ) -> None:
     """Preview the current draft as the sample reader reader@example.org would get it."""
     if text + html + headers > 1:
         raise UsageError("give at most one of --text, --html and --headers.")
+    if browser and not (text or html or headers) and _open_published(ctx, draft):
+        return
     from digestcli import console
 
     shown = _preview(ctx, draft)

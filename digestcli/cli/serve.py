@@ -24,7 +24,10 @@ def serve(
     ] = 8025,
     site: Annotated[
         Path | None,
-        typer.Option("--site", help="Also serve this folder (the site `digest publish` wrote)."),
+        typer.Option(
+            "--site",
+            help="Also serve this folder (default: the site `digest publish` wrote, if any).",
+        ),
     ] = None,
     print_events_key: Annotated[
         bool,
@@ -43,9 +46,12 @@ def serve(
         out(events_key(load_secret(workspace.state_dir, st.env)))
         return
 
+    from digestcli.publish_links import site_dir
     from digestcli.serve.app import create_app
     from digestcli.serve.server import run
 
+    if site is None and site_dir(workspace, workspace.settings()).is_dir():
+        site = site_dir(workspace, workspace.settings())
     served = create_app(workspace, st.env, site=site)
     run(
         served,
