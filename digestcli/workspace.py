@@ -99,7 +99,7 @@ name = "{name}"
 from = "{name} <digest@example.org>"
 # reply_to = "editor@example.org"
 address = "1 Example Street, Example City"   # postal address shown in the footer
-# web_url = "https://example.org/digest/"    # where the web versions live
+# web_url = "https://example.org/digest/"    # where the web versions live (digest publish)
 
 [unsubscribe]
 url = "https://example.org/unsubscribe"     # the signed token is added as ?token=...
@@ -123,6 +123,10 @@ concurrency = 4        # batches in flight
 
 # [bounces]
 # soft_limit = 3         # soft bounces in a row before an address counts as bounced
+
+# [archive]              # `digest publish`: the web archive and Atom feed of sent issues
+# out = "site"           # the folder it writes (and `digest serve` serves)
+# feed_entries = 20      # issues in feed.xml
 """
 
 
