@@ -84,6 +84,15 @@ class BounceSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """The sources `digest collect` follows, and how carefully pages and feeds are fetched."""
+
+    urls: tuple[str, ...] = ()
+    timeout: float = 10.0  # seconds per request, connect to last byte
+    max_bytes: int = 5_000_000  # a page or feed larger than this is refused
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything digest.toml says."""
 
@@ -94,6 +103,7 @@ class Settings:
     sending: SendingSettings = field(default_factory=SendingSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
     bounces: BounceSettings = field(default_factory=BounceSettings)
+    feeds: FeedSettings = field(default_factory=FeedSettings)
 
 
 # TOML key -> dataclass field, where they differ.
@@ -156,7 +166,7 @@ def _check_type(value: Any, annotation: Any, where: str, path: Path) -> Any:
     raise ConfigError(f"{path}: `{where}` must be {expected}, not {value!r}.")
 
 
-_TOP = ("publication", "unsubscribe", "transport", "sending", "serve", "bounces")
+_TOP = ("publication", "unsubscribe", "transport", "sending", "serve", "bounces", "feeds")
 # Plain http is fine only where nobody else can listen: a serve on this machine.
 _LOOPBACK = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 
@@ -202,7 +212,24 @@ def load_settings(path: Path) -> Settings:
         )
     if bounces.soft_limit < 1:
         raise ConfigError(f"{path}: [bounces] soft_limit must be at least 1.")
-    return Settings(path, publication, unsubscribe, transport, sending, serve, bounces)
+    feeds = _feeds(data, path)
+    return Settings(path, publication, unsubscribe, transport, sending, serve, bounces, feeds)
+
+
+def _feeds(data: dict[str, Any], path: Path) -> FeedSettings:
+    raw = data.get("feeds", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: `feeds` must be a table, written [feeds].")
+    urls = raw.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+        raise ConfigError(f'{path}: [feeds] urls must be a list of strings, like ["https://..."].')
+    rest = {key: value for key, value in raw.items() if key != "urls"}
+    settings: FeedSettings = _section({"feeds": rest}, "feeds", FeedSettings, path, required=False)
+    if settings.timeout <= 0:
+        raise ConfigError(f"{path}: [feeds] timeout must be more than 0 seconds.")
+    if settings.max_bytes < 1:
+        raise ConfigError(f"{path}: [feeds] max_bytes must be at least 1.")
+    return replace(settings, urls=tuple(urls))
 
 
 def _serve(data: dict[str, Any], path: Path) -> ServeSettings:

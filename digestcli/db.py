@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digestcli.errors import ConfigError, DigestError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6  # 7 once publishing's migration (6) lands before curating's, below
 
 # Readers' answers (events.py): one row per event, a replay is refused by the UNIQUE key.
 EVENTS = """
@@ -40,6 +40,32 @@ CREATE TABLE IF NOT EXISTS sync_marks (
     source TEXT PRIMARY KEY,
     mark TEXT NOT NULL,
     updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+# Curating (§12), schema v7: each followed feed's fetch state (conditional GET, last error),
+# and the entries the last `digest collect` numbered, kept for `digest pick`. IF NOT EXISTS
+# throughout, so this step is safe in whatever order it lands beside other migrations.
+CURATING = """
+CREATE TABLE IF NOT EXISTS feed_state (
+    url TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    etag TEXT,
+    last_modified TEXT,
+    last_checked TEXT,
+    error TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feed_entries (
+    number INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    link TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    published TEXT
+);
+CREATE TABLE IF NOT EXISTS feed_cache (
+    url TEXT PRIMARY KEY,
+    entries TEXT NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -101,6 +127,7 @@ CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(campaign_id, state, se
     + EVENTS
     + SYNC_MARKS
     + EVENT_REFS
+    + CURATING
 )
 
 # MIGRATIONS[v - 1] takes a store from schema v to v + 1.
@@ -115,6 +142,8 @@ MIGRATIONS = (
     SYNC_MARKS,
     # 5: unsubscribe links that name a send (campaign and row), not the reader's address.
     EVENT_REFS,
+    # 7 (v7: numbered after publishing's 6 at merge): feeds' fetch state, collected entries.
+    CURATING,
 )
 
 

@@ -1,0 +1,284 @@
+"""`digest collect` and `digest pick`: new entries of every feed, numbered, then made items."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from digestcli import catalog, journal
+from digestcli.db import opened, transaction
+from digestcli.drafts import load_draft
+from digestcli.errors import DigestError, UsageError
+from digestcli.feeds import FeedState, checked_now, save_state, states
+from digestcli.models import Item, Link
+from digestcli.plaintext import markdown_literal
+
+if TYPE_CHECKING:
+    import httpx
+
+    from digestcli.feedformat import FeedEntry
+    from digestcli.fetch import FetchOptions
+    from digestcli.workspace import Workspace
+
+# Feeds fetched at once. Waiting on the network costs no CPU, so more than the cores; one
+# stalled feed then holds one thread for the timeout while the others go on.
+WORKERS = 16
+# Sent issues whose links are not offered again (the newest ones).
+RECENT_ISSUES = 8
+
+
+@dataclass(frozen=True)
+class Collected:
+    """One numbered entry, as `collect --json` shows it."""
+
+    number: int
+    source: str
+    title: str
+    link: str
+    summary: str
+    published: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stable JSON shape of `collect --json`."""
+        return {
+            "number": self.number,
+            "source": self.source,
+            "title": self.title,
+            "link": self.link,
+            "summary": self.summary,
+            "published": self.published,
+        }
+
+
+@dataclass
+class Report:
+    """What a collect found: the numbered entries, and one line per feed that failed."""
+
+    entries: list[Collected] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    since: str | None = None
+    skipped: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Every feed answered."""
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """One feed's outcome: its new state and its entries (from the cache on a 304)."""
+
+    state: FeedState
+    entries: tuple[FeedEntry, ...] | None  # None: nothing new to cache (304 or failure)
+
+
+def parse_since(text: str) -> str:
+    """--since as UTC ISO text: YYYY-MM-DD (midnight UTC) or an ISO date and time."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"--since must be a date (YYYY-MM-DD) or an ISO date and time, not `{text}`."
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def collect(
+    workspace: Workspace,
+    options: FetchOptions,
+    *,
+    since: str | None = None,
+    draft: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+    on_fetched: Callable[[str], None] | None = None,
+) -> Report:
+    """Fetch every followed feed at once, number the entries worth offering, keep the list.
+
+    Entries are offered when newer than `since`, or than the last finished send; links in the
+    current draft or a recent sent issue are not offered again. A failing feed is reported
+    and the rest go on. The numbered list replaces the last one, for `digest pick`.
+    """
+    urls = list(workspace.settings().feeds.urls)
+    if not urls:
+        raise UsageError(
+            "no feeds to collect from; follow one with `digest feeds add URL` "
+            "or `digest feeds import FILE.opml`."
+        )
+    with opened(workspace.db_path) as db:
+        known = states(db)
+        cutoff = since or journal.last_finished(db)
+        results = _fetch_all(urls, known, options, transport, on_fetched)
+        with transaction(db):
+            for result in results:
+                save_state(db, result.state)
+                if result.entries is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO feed_cache (url, entries) VALUES (?, ?)",
+                        (result.state.url, _dump(result.entries)),
+                    )
+        cached = _cached(db, urls)
+        seen = _links_already_used(workspace, draft)
+        report = Report(since=cutoff)
+        offered: list[tuple[str, FeedEntry]] = []
+        taken: set[str] = set()
+        for result in results:
+            if result.state.error:
+                report.failures.append((result.state.url, result.state.error))
+            source = result.state.title or urlsplit(result.state.url).netloc
+            for entry in cached.get(result.state.url, ()):
+                if cutoff and entry.published and entry.published <= cutoff:
+                    continue
+                if entry.link in seen or entry.link in taken:
+                    report.skipped += 1
+                    continue
+                taken.add(entry.link)
+                offered.append((source, entry))
+        # Newest first; undated entries (which cannot be placed) after the dated ones.
+        offered.sort(key=lambda pair: pair[1].published or "", reverse=True)
+        report.entries = [
+            Collected(n, source, e.title, e.link, e.summary, e.published)
+            for n, (source, e) in enumerate(offered, start=1)
+        ]
+        _keep(db, report.entries)
+    return report
+
+
+def _fetch_all(
+    urls: Sequence[str],
+    known: dict[str, FeedState],
+    options: FetchOptions,
+    transport: httpx.BaseTransport | None,
+    on_fetched: Callable[[str], None] | None,
+) -> list[_Fetch]:
+    from digestcli.fetch import client
+
+    with (
+        client(options, transport) as session,
+        ThreadPoolExecutor(max_workers=min(WORKERS, len(urls))) as pool,
+    ):
+
+        def one(url: str) -> _Fetch:
+            result = _fetch_one(session, url, known.get(url), options)
+            if on_fetched is not None:
+                on_fetched(url)
+            return result
+
+        return list(pool.map(one, urls))
+
+
+def _fetch_one(
+    session: httpx.Client, url: str, previous: FeedState | None, options: FetchOptions
+) -> _Fetch:
+    """One feed: a conditional GET, then parse; any failure becomes the state's error."""
+    from digestcli.feedformat import parse_feed
+    from digestcli.fetch import ACCEPT_FEED, get
+
+    conditional: dict[str, str] = {}
+    if previous and previous.etag:
+        conditional["If-None-Match"] = previous.etag
+    if previous and previous.last_modified:
+        conditional["If-Modified-Since"] = previous.last_modified
+    try:
+        fetched = get(session, url, options, accept=ACCEPT_FEED, headers=conditional)
+        if fetched.not_modified:
+            return _Fetch(checked_now(url, previous, error=None), None)
+        feed = parse_feed(fetched.body, fetched.url, fetched.content_type)
+    except DigestError as exc:
+        return _Fetch(checked_now(url, previous, error=str(exc)), None)
+    state = checked_now(
+        url,
+        previous,
+        title=feed.title or (previous.title if previous else ""),
+        etag=fetched.headers.get("etag"),
+        last_modified=fetched.headers.get("last-modified"),
+        error=None,
+    )
+    return _Fetch(state, feed.entries)
+
+
+def _dump(entries: Iterable[FeedEntry]) -> str:
+    return json.dumps([entry.as_dict() for entry in entries], ensure_ascii=False)
+
+
+def _cached(db: sqlite3.Connection, urls: Sequence[str]) -> dict[str, list[FeedEntry]]:
+    """The last entries each feed gave (what a 304 means we still have)."""
+    from digestcli.feedformat import FeedEntry
+
+    marks = ",".join("?" * len(urls))
+    rows = db.execute(f"SELECT url, entries FROM feed_cache WHERE url IN ({marks})", list(urls))
+    return {url: [FeedEntry.from_dict(each) for each in json.loads(text)] for url, text in rows}
+
+
+def _links_already_used(workspace: Workspace, selector: str | None) -> set[str]:
+    """Links in the current draft (or --draft) and in the newest sent issues."""
+    infos = catalog.list_drafts(workspace)
+    sent = [info.issue for info in infos if info.state == "sent" and info.issue]
+    issues = sent[-RECENT_ISSUES:]
+    with suppress(DigestError):  # no draft yet: nothing in it to leave out
+        issues.append(load_draft(catalog.current_draft(workspace, selector)).issue)
+    return {item.link.url for issue in issues for item in issue.items if item.link}
+
+
+def _keep(db: sqlite3.Connection, entries: Sequence[Collected]) -> None:
+    """Replace the numbered list `digest pick` reads."""
+    with transaction(db):
+        db.execute("DELETE FROM feed_entries")
+        db.executemany(
+            "INSERT INTO feed_entries (number, source, title, link, summary, published)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(e.number, e.source, e.title, e.link, e.summary, e.published) for e in entries],
+        )
+
+
+def kept(workspace: Workspace) -> list[Collected]:
+    """The numbered list the last collect made."""
+    if not workspace.db_path.exists():
+        return []
+    with opened(workspace.db_path) as db:
+        rows = db.execute(
+            "SELECT number, source, title, link, summary, published FROM feed_entries"
+            " ORDER BY number"
+        ).fetchall()
+    return [Collected(*row) for row in rows]
+
+
+def entry_item(entry: Collected) -> Item:
+    """A collected entry as a draft item: fetched text escaped so it stays literal."""
+    return Item(
+        title=markdown_literal(entry.title),
+        body=markdown_literal(entry.summary),
+        link=Link(entry.link, entry.source or None),
+    )
+
+
+def pick(workspace: Workspace, numbers: Sequence[int], selector: str | None = None) -> list[str]:
+    """Add the collected entries numbered `numbers`, in that order, to the draft; their titles.
+
+    Every number is checked before the draft is touched: an unknown one changes nothing.
+    """
+    entries = {entry.number: entry for entry in kept(workspace)}
+    if not entries:
+        raise UsageError("nothing collected yet; run `digest collect` first, then pick numbers.")
+    unknown = [n for n in numbers if n not in entries]
+    if unknown:
+        raise UsageError(
+            f"no collected entry numbered {', '.join(map(str, unknown))}; the last "
+            f"`digest collect` numbered 1 to {max(entries)}."
+        )
+    draft = load_draft(catalog.current_draft(workspace, selector))
+    for number in numbers:
+        draft.add(entry_item(entries[number]))
+    from digestcli.drafts import save_draft
+
+    save_draft(draft)
+    return [entries[n].title for n in numbers]

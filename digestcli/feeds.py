@@ -1,0 +1,254 @@
+"""The feeds a workspace follows: the list in digest.toml, fetch state in the store, OPML."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from digestcli.config import load_settings
+from digestcli.db import now, opened, transaction
+from digestcli.errors import ConfigError, DigestError, UsageError
+from digestcli.fetch import FetchError, check_url
+from digestcli.fsutil import write_atomic
+
+if TYPE_CHECKING:
+    import httpx
+
+    from digestcli.fetch import FetchOptions
+    from digestcli.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What digest remembers of fetching one feed."""
+
+    url: str
+    title: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    last_checked: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        """The stable JSON shape of `feeds list --json`."""
+        return {
+            "url": self.url,
+            "title": self.title,
+            "last_checked": self.last_checked,
+            "error": self.error,
+        }
+
+
+# --- the list in digest.toml ---------------------------------------------------------------
+
+
+def followed(workspace: Workspace) -> list[str]:
+    """The feed URLs digest.toml's [feeds] urls lists, in its order."""
+    return list(workspace.settings().feeds.urls)
+
+
+def _edit_urls(config: Path, change: Callable[[list[str]], list[str]]) -> list[str]:
+    """Apply change(urls) to [feeds] urls, keeping every other byte of digest.toml.
+
+    tomlkit round-trips the file (comments, order, spacing); only the urls array is written.
+    The result is checked as digest would load it before it replaces the file, atomically.
+    """
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    text = config.read_text(encoding="utf-8")
+    try:
+        document = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise ConfigError(f"{config}: invalid TOML ({exc}); fix that line.") from None
+    table = document.get("feeds")
+    if table is None:
+        table = tomlkit.table()
+        document.add("feeds", table)
+    urls = table.get("urls")
+    if urls is None:
+        urls = tomlkit.array()
+        table.add("urls", urls)
+    before = [str(url) for url in urls]
+    after = change(list(before))
+    if after == before:
+        return before
+    urls.clear()
+    urls.extend(after)
+    urls.multiline(len(after) > 1)
+    new_text = tomlkit.dumps(document)
+    scratch = config.with_name(f".{config.name}.check")
+    try:
+        write_atomic(scratch, new_text, durable=False)
+        load_settings(scratch)
+    finally:
+        scratch.unlink(missing_ok=True)
+    write_atomic(config, new_text)
+    return after
+
+
+def add_urls(workspace: Workspace, urls: Iterable[str]) -> list[str]:
+    """Follow these URLs too; return the ones that were not followed already."""
+    wanted = list(dict.fromkeys(urls))
+    added: list[str] = []
+
+    def change(current: list[str]) -> list[str]:
+        added.extend(url for url in wanted if url not in current)
+        return current + added
+
+    _edit_urls(workspace.config_path, change)
+    return added
+
+
+def remove_url(workspace: Workspace, url: str) -> None:
+    """Stop following url; a URL that is not followed is a usage error."""
+
+    def change(current: list[str]) -> list[str]:
+        if url not in current:
+            raise UsageError(
+                f"{url} is not among the feeds in {workspace.config_path}; "
+                "`digest feeds list` shows them."
+            )
+        return [each for each in current if each != url]
+
+    _edit_urls(workspace.config_path, change)
+    if workspace.db_path.exists():
+        with opened(workspace.db_path) as db, transaction(db):
+            db.execute("DELETE FROM feed_state WHERE url = ?", (url,))
+            db.execute("DELETE FROM feed_cache WHERE url = ?", (url,))
+
+
+# --- fetch state in the store --------------------------------------------------------------
+
+
+def states(db: sqlite3.Connection) -> dict[str, FeedState]:
+    """The remembered state of every feed, by URL."""
+    rows = db.execute("SELECT url, title, etag, last_modified, last_checked, error FROM feed_state")
+    return {row[0]: FeedState(*row) for row in rows}
+
+
+def save_state(db: sqlite3.Connection, state: FeedState) -> None:
+    """Remember one feed's state (inside the caller's transaction)."""
+    db.execute(
+        "INSERT INTO feed_state (url, title, etag, last_modified, last_checked, error)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET title = excluded.title,"
+        " etag = excluded.etag, last_modified = excluded.last_modified,"
+        " last_checked = excluded.last_checked, error = excluded.error",
+        (
+            state.url,
+            state.title,
+            state.etag,
+            state.last_modified,
+            state.last_checked,
+            state.error,
+        ),
+    )
+
+
+def listing(workspace: Workspace) -> list[FeedState]:
+    """Every followed feed with what is known of it, in digest.toml's order."""
+    urls = followed(workspace)
+    known: dict[str, FeedState] = {}
+    if workspace.db_path.exists():
+        with opened(workspace.db_path) as db:
+            known = states(db)
+    return [known.get(url, FeedState(url)) for url in urls]
+
+
+def remember_titles(workspace: Workspace, titles: dict[str, str]) -> None:
+    """Keep the title of feeds just added (from the feed itself or an OPML outline)."""
+    if not titles:
+        return
+    with opened(workspace.db_path) as db, transaction(db):
+        for url, title in titles.items():
+            db.execute(
+                "INSERT INTO feed_state (url, title) VALUES (?, ?)"
+                " ON CONFLICT (url) DO UPDATE SET title = excluded.title",
+                (url, title),
+            )
+
+
+# --- adding one: check it is a feed, or find the feed a page names --------------------------
+
+
+def find_feed(
+    url: str, options: FetchOptions, transport: httpx.BaseTransport | None = None
+) -> tuple[str, str]:
+    """(feed URL, title) for url: the feed itself, or the first feed a page links to."""
+    from digestcli.feedformat import NotAFeed, parse_feed
+    from digestcli.fetch import ACCEPT_FEED, client, get
+    from digestcli.webpage import HTML_TYPES, parse_page
+
+    check_url(url)
+    with client(options, transport) as session:
+        fetched = get(session, url, options, accept=ACCEPT_FEED)
+        if fetched.content_type not in HTML_TYPES:
+            try:
+                feed = parse_feed(fetched.body, fetched.url, fetched.content_type)
+            except NotAFeed as exc:
+                raise FetchError(
+                    f"{exc}; give the address of a feed or of a page naming one."
+                ) from None
+            return url, feed.title
+        page = parse_page(fetched.text(), fetched.url)
+        for candidate in page.feeds:
+            try:
+                found = get(session, candidate, options, accept=ACCEPT_FEED)
+                feed = parse_feed(found.body, found.url, found.content_type)
+            except DigestError:
+                continue
+            return candidate, feed.title
+    raise FetchError(
+        f'{url} is a web page that names no working feed (no <link rel="alternate"> to RSS, '
+        "Atom or JSON Feed); find the feed's own address on the site."
+    )
+
+
+# --- OPML ----------------------------------------------------------------------------------
+
+
+def read_opml(path: Path) -> list[tuple[str, str]]:
+    """(feed URL, title) of every outline with an xmlUrl in an OPML file, in document order."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(path.read_bytes())
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file; give the path of an OPML file.") from None
+    except ET.ParseError as exc:
+        raise UsageError(
+            f"{path}: not valid OPML ({exc}); export it again from the reader."
+        ) from None
+    if root.tag != "opml":
+        raise UsageError(f"{path}: not an OPML file (its root is <{root.tag}>, not <opml>).")
+    found: list[tuple[str, str]] = []
+    for outline in root.iter("outline"):
+        url = (outline.get("xmlUrl") or "").strip()
+        if url.startswith(("http://", "https://")) and not any(c.isspace() for c in url):
+            found.append((url, (outline.get("title") or outline.get("text") or "").strip()))
+    return found
+
+
+def opml(feeds: Iterable[FeedState], title: str) -> str:
+    """OPML 2.0 of the feeds, as feed readers import it."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = title
+    body = ET.SubElement(root, "body")
+    for feed in feeds:
+        name = feed.title or feed.url
+        ET.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=feed.url)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def checked_now(url: str, previous: FeedState | None, **changes: Any) -> FeedState:
+    """The state after a fetch just now: the previous one with these changes."""
+    base = previous or FeedState(url)
+    values = {**base.__dict__, "last_checked": now(), **changes}
+    return FeedState(**values)

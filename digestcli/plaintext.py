@@ -1,0 +1,85 @@
+"""Fetched text made safe for a draft: tags stripped, one line, cut short, Markdown-escaped."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+# Characters that start inline Markdown or raw HTML anywhere in a line: emphasis, code,
+# links and images, autolinks and tags, entities. Escaping them (CommonMark allows a
+# backslash before any ASCII punctuation) keeps fetched text literal: `<script>` stays text,
+# `[x](javascript:…)` never becomes a link. `{{ 7*7 }}` needs nothing more: draft text is
+# never a template.
+_INLINE = re.compile(r"([\\`*_\[\]<>&~|])")
+# What starts a block at the beginning of a line: a heading, a quote, a list, a rule, a fence.
+_BLOCK_START = re.compile(r"^(#|>|[-+=]|\d{1,9}[.)])")
+_SPACE = re.compile(r"\s+")
+# Control characters other than tab and newline, which nothing should carry into a draft.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
+_SKIP = frozenset({"script", "style", "template", "noscript", "head", "title"})
+
+
+class _Text(HTMLParser):
+    """The words of an HTML fragment: script, style and the like dropped, entities decoded."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skipping += 1
+        elif tag in ("br", "p", "div", "li"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def strip_html(fragment: str) -> str:
+    """The visible words of an HTML fragment, as plain text."""
+    if "<" not in fragment and "&" not in fragment:
+        return fragment
+    parser = _Text()
+    parser.feed(fragment)
+    parser.close()
+    return "".join(parser.parts)
+
+
+def one_line(text: str) -> str:
+    """Text with control characters dropped and every run of white space made one space."""
+    return _SPACE.sub(" ", _CONTROL.sub("", text)).strip()
+
+
+def shorten(text: str, limit: int) -> str:
+    """Text cut to at most `limit` characters at a word boundary, with an ellipsis if cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+def markdown_literal(text: str) -> str:
+    """Plain one-line text escaped so that Markdown shows it as written, never as markup."""
+    escaped = _INLINE.sub(r"\\\1", text)
+    return _BLOCK_START.sub(_escape_start, escaped, count=1)
+
+
+def _escape_start(found: re.Match[str]) -> str:
+    mark = found.group(1)
+    # A backslash escapes punctuation, not digits: `1984\.` keeps a number from being a list.
+    return mark[:-1] + "\\" + mark[-1] if mark[0].isdigit() else "\\" + mark
+
+
+def summary(fragment: str, limit: int = 400) -> str:
+    """A short plain-text summary of an HTML or text fragment: tags gone, one line, cut."""
+    return shorten(one_line(strip_html(fragment)), limit)
