@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-# Characters that start inline Markdown or raw HTML anywhere in a line: emphasis, code,
-# links and images, autolinks and tags, entities. Escaping them (CommonMark allows a
-# backslash before any ASCII punctuation) keeps fetched text literal: `<script>` stays text,
-# `[x](javascript:…)` never becomes a link. `{{ 7*7 }}` needs nothing more: draft text is
-# never a template.
-_INLINE = re.compile(r"([\\`*_\[\]<>&~|])")
+# What makes inline Markdown or raw HTML in a line: emphasis, code, links and images, a
+# tag or autolink (`<` before a letter, `/`, `!` or `?`), an entity (`&name;`). Escaping
+# just these (CommonMark allows a backslash before any ASCII punctuation) keeps fetched text
+# literal, `<script>` stays text and `[x](javascript:…)` never becomes a link, while the
+# draft stays readable: "R&D < 5%" is written as it is. `{{ 7*7 }}` needs nothing more:
+# draft text is never a template.
+_INLINE = re.compile(r"[\\`*_\[\]]|<(?=[A-Za-z/!?])|&(?=#?[A-Za-z0-9]+;)")
 # What starts a block at the beginning of a line: a heading, a quote, a list, a rule, a fence.
-_BLOCK_START = re.compile(r"^(#|>|[-+=]|\d{1,9}[.)])")
+_BLOCK_START = re.compile(r"^(#|>|~|[-+=]|\d{1,9}[.)])")
 _SPACE = re.compile(r"\s+")
 # Control characters other than tab and newline, which nothing should carry into a draft.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
@@ -70,7 +71,7 @@ def shorten(text: str, limit: int) -> str:
 
 def markdown_literal(text: str) -> str:
     """Plain one-line text escaped so that Markdown shows it as written, never as markup."""
-    escaped = _INLINE.sub(r"\\\1", text)
+    escaped = _INLINE.sub(lambda found: "\\" + found.group(0), text)
     return _BLOCK_START.sub(_escape_start, escaped, count=1)
 
 
