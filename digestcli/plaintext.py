@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
+from functools import cache
+from typing import Any
 
 # What makes inline Markdown or raw HTML in a line: emphasis, code, links and images, a
 # tag or autolink (`<` before a letter, `/`, `!` or `?`), an entity (`&name;`). Escaping
@@ -17,40 +18,30 @@ _BLOCK_START = re.compile(r"^(#|>|~|[-+=]|\d{1,9}[.)])")
 _SPACE = re.compile(r"\s+")
 # Control characters other than tab and newline, which nothing should carry into a draft.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
-_SKIP = frozenset({"script", "style", "template", "noscript", "head", "title"})
+_BLOCK_TAG = re.compile(r"</?(?:p|br|div|li|h[1-6]|tr|td|th|blockquote|pre|ul|ol)\b", re.I)
 
 
-class _Text(HTMLParser):
-    """The words of an HTML fragment: script, style and the like dropped, entities decoded."""
+@cache
+def _text_only() -> Any:
+    """An nh3 cleaner that keeps no tag at all, and drops what script and style hold."""
+    # nh3 is a real HTML parser (html5ever); on feed summaries it is four times faster than
+    # html.parser, which was a fifth of a 50-feed collect's CPU time.
+    import nh3
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
-            self.skipping += 1
-        elif tag in ("br", "p", "div", "li"):
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP and self.skipping:
-            self.skipping -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
+    return nh3.Cleaner(
+        tags=set(), clean_content_tags={"script", "style", "template", "noscript", "title"}
+    )
 
 
 def strip_html(fragment: str) -> str:
-    """The visible words of an HTML fragment, as plain text."""
+    """The visible words of an HTML fragment, as plain text (script and style dropped)."""
     if "<" not in fragment and "&" not in fragment:
         return fragment
-    parser = _Text()
-    parser.feed(fragment)
-    parser.close()
-    return "".join(parser.parts)
+    import html
+
+    # A space where a block starts or ends, so "one.</p><p>Two" reads "one. Two".
+    spaced = _BLOCK_TAG.sub(r" \g<0>", fragment)
+    return html.unescape(_text_only().clean(spaced))
 
 
 def one_line(text: str) -> str:
@@ -83,4 +74,7 @@ def _escape_start(found: re.Match[str]) -> str:
 
 def summary(fragment: str, limit: int = 400) -> str:
     """A short plain-text summary of an HTML or text fragment: tags gone, one line, cut."""
-    return shorten(one_line(strip_html(fragment)), limit)
+    # Markup is rarely more than three quarters of a fragment: reading the first few times
+    # `limit` characters finds enough words, and a feed of long full-text entries costs no
+    # more to summarise than a feed of short ones.
+    return shorten(one_line(strip_html(fragment[: limit * 8])), limit)
