@@ -203,3 +203,24 @@ def test_adding_an_item_by_hand_still_imports_no_fetching_stack(
     modules = imported(workspace, tmp_path, "add", "By hand", "--body", "Text.")
     assert "digestcli" in modules
     assert sorted(modules.intersection({*HEAVY, "feedparser", "tomlkit"})) == []
+
+
+def test_a_store_from_before_curating_gains_its_tables(tmp_path: Path) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from digestcli import db
+
+    path = tmp_path / "digest.db"
+    with closing(db.connect(path)):
+        pass
+    with closing(sqlite3.connect(path)) as old:
+        old.executescript(
+            "DROP TABLE feed_state; DROP TABLE feed_entries; DROP TABLE feed_cache;"
+            f"PRAGMA user_version={db.SCHEMA_VERSION - 1};"
+        )
+    with closing(db.connect(path)) as store:
+        tables = {row[0] for row in store.execute("SELECT name FROM sqlite_master")}
+        version = store.execute("PRAGMA user_version").fetchone()[0]
+    assert {"feed_state", "feed_entries", "feed_cache"} <= tables
+    assert version == db.SCHEMA_VERSION
