@@ -76,19 +76,30 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
     entries = []
     for raw in parsed.entries:
         link = _web_link(raw.get("link") or "", url)
-        title = one_line(strip_html(raw.get("title") or ""))
+        title = one_line(_as_text(raw.get("title"), raw.get("title_detail")))
         if not link or not title:
             continue
-        content = raw.get("summary") or ""
-        if not content and raw.get("content"):
-            content = raw["content"][0].get("value", "")
+        if raw.get("summary"):
+            content = _as_text(raw["summary"], raw.get("summary_detail"))
+        elif raw.get("content"):
+            content = _as_text(raw["content"][0].get("value"), raw["content"][0])
+        else:
+            content = ""
         stamp = raw.get("published_parsed") or raw.get("updated_parsed")
         published = (
             _iso(dt.datetime.fromtimestamp(calendar.timegm(stamp), dt.UTC)) if stamp else None
         )
         entries.append(FeedEntry(title, link, summary(content, SUMMARY_LIMIT), published))
-    title = one_line(strip_html(parsed.feed.get("title") or ""))
+    title = one_line(_as_text(parsed.feed.get("title"), parsed.feed.get("title_detail")))
     return ParsedFeed(title, tuple(entries))
+
+
+def _as_text(value: Any, detail: Any) -> str:
+    """A feed field as plain text: HTML (Atom type="html", RSS descriptions) loses its tags;
+    plain text (Atom type="text", RSS titles) stays as written, a `<b>` in it being words."""
+    text = value if isinstance(value, str) else ""
+    kind = detail.get("type", "") if hasattr(detail, "get") else ""
+    return strip_html(text) if "html" in str(kind) else text
 
 
 def _json_feed(body: bytes, url: str) -> ParsedFeed:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from conftest import Cli
+from conftest import REPO, Cli
+from test_curate_pages import Tags
 
 from digestcli import journal
 from digestcli.db import opened
@@ -259,3 +261,29 @@ def test_pick_before_any_collect(cli: Cli, workspace: Path, draft: Path) -> None
     result = cli("pick", "1")
     assert result.exit_code == 2
     assert "run `digest collect` first" in result.stderr
+
+
+def test_hostile_entries_stay_literal_from_pick_to_render(
+    cli: Cli, workspace: Path, draft: Path, site: WebServer
+) -> None:
+    follow(workspace, site, "hostile")
+    (entry,) = collected(cli("collect", "--json"))
+    assert entry["title"] == "<script>alert(1)</script> {{ 7*7 }} [x](javascript:alert(2))"
+    # The description is HTML: its tags are gone (feedparser reads the escaped <a> as a tag
+    # too), its words and template syntax stay as they were.
+    assert entry["summary"] == "click {% if x %}{{ 7*7 }}{% endif %} %recipient.email% *loud*"
+    ok(cli("pick", "1"))
+    shutil.copytree(REPO / "templates", workspace / "templates")
+    ok(cli("render", "--out", "out", env={"DIGEST_SECRET": "s"}))
+    page = (workspace / "out" / "issue.html").read_text(encoding="utf-8")
+    text = (workspace / "out" / "issue.txt").read_text(encoding="utf-8")
+    tags = Tags()
+    tags.feed(page)
+    assert "script" not in tags.names
+    assert [name for name, _ in tags.attributes if name.startswith("on")] == []
+    assert [v for _, v in tags.attributes if v.strip().lower().startswith("javascript")] == []
+    assert "49" not in page and "49" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; {{ 7*7 }} [x](javascript:alert(2))" in page
+    assert "{% if x %}{{ 7*7 }}{% endif %} %recipient.email% *loud*" in page
+    assert "<script>alert(1)</script> {{ 7*7 }} [x](javascript:alert(2))" in text
+    assert "<em>" not in page  # *loud* stays asterisks

@@ -204,12 +204,6 @@ def add(
     title: Annotated[
         str | None, typer.Argument(help="Headline of the item (optional with --from).")
     ] = None,
-    body: Annotated[str | None, typer.Option(help="Markdown body; '-' reads stdin.")] = None,
-    link: Annotated[str | None, typer.Option(help="URL the item links to.")] = None,
-    label: Annotated[str | None, typer.Option(help="Text of the link.")] = None,
-    image: Annotated[str | None, typer.Option(help="URL of an image.")] = None,
-    alt: Annotated[str, typer.Option(help="Alt text of the image.")] = "",
-    at: Annotated[int | None, typer.Option(help="Position (1-based; default: last).")] = None,
     source: Annotated[
         str | None,
         typer.Option(
@@ -218,6 +212,12 @@ def add(
             help="Fill title, summary, link and image from this web page's metadata.",
         ),
     ] = None,
+    body: Annotated[str | None, typer.Option(help="Markdown body; '-' reads stdin.")] = None,
+    link: Annotated[str | None, typer.Option(help="URL the item links to.")] = None,
+    label: Annotated[str | None, typer.Option(help="Text of the link.")] = None,
+    image: Annotated[str | None, typer.Option(help="URL of an image.")] = None,
+    alt: Annotated[str, typer.Option(help="Alt text of the image.")] = "",
+    at: Annotated[int | None, typer.Option(help="Position (1-based; default: last).")] = None,
     draft: DraftOption = None,
 ) -> None:
     """Add an item to the current draft, written out or filled from a web page (--from URL)."""

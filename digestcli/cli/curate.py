@@ -121,7 +121,10 @@ def collect(
     as_json: JsonOption = False,
     since: Annotated[
         str | None,
-        typer.Option(help="Offer entries newer than this (YYYY-MM-DD; default: the last send)."),
+        typer.Option(
+            metavar="DATE",
+            help="Offer entries newer than this (YYYY-MM-DD; default: the last send).",
+        ),
     ] = None,
     draft: DraftOption = None,
 ) -> None:

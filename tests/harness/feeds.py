@@ -75,12 +75,25 @@ def rss_route(base: str) -> Route:
     return answer
 
 
+# What a hostile (or careless) feed may hold: markup, template syntax, script links.
+HOSTILE = """<?xml version="1.0"?><rss version="2.0"><channel>
+<title>{{{{ 7*7 }}}} &lt;b&gt;News</title>
+<item><title>&lt;script&gt;alert(1)&lt;/script&gt; {{{{ 7*7 }}}} [x](javascript:alert(2))</title>
+ <link>{base}/a/hostile</link><pubDate>Sun, 29 Nov 2026 10:00:00 GMT</pubDate>
+ <description><![CDATA[<img src=x onerror=alert(3)> &lt;a href="javascript:alert(4)"&gt;
+ click&lt;/a&gt; {{% if x %}}{{{{ 7*7 }}}}{{% endif %}} %recipient.email% *loud*]]>
+ </description></item>
+</channel></rss>
+"""
+
+
 def feed_routes(base: str) -> dict[str, Route]:
     """Every feed, by path."""
     return {
         "/feeds/rss": rss_route(base),
         "/feeds/atom": Page(ATOM.format(base=base).encode(), content_type="application/atom+xml"),
         "/feeds/json": Page(json_feed(base), content_type="application/feed+json"),
+        "/feeds/hostile": Page(HOSTILE.format(base=base).encode(), content_type="text/xml"),
         "/feeds/broken": Page(b"this is { not a feed", content_type="application/rss+xml"),
         "/blog": Page(
             b'<html><head><title>A blog</title><link rel="alternate" '
