@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from digestcli import catalog, journal
 from digestcli.db import opened, transaction
-from digestcli.drafts import load_draft
+from digestcli.drafts import load_draft, save_draft
 from digestcli.errors import DigestError, UsageError
 from digestcli.feeds import FeedState, checked_now, save_state, states
 from digestcli.models import Item, Link
@@ -116,8 +116,9 @@ def collect(
         )
     with opened(workspace.db_path) as db:
         known = states(db)
+        held = set(_cached(db, urls))
         cutoff = since or journal.last_finished(db)
-        results = _fetch_all(urls, known, options, transport, on_fetched)
+        results = _fetch_all(urls, known, held, options, transport, on_fetched)
         with transaction(db):
             for result in results:
                 save_state(db, result.state)
@@ -156,6 +157,7 @@ def collect(
 def _fetch_all(
     urls: Sequence[str],
     known: dict[str, FeedState],
+    held: set[str],
     options: FetchOptions,
     transport: httpx.BaseTransport | None,
     on_fetched: Callable[[str], None] | None,
@@ -168,7 +170,7 @@ def _fetch_all(
     ):
 
         def one(url: str) -> _Fetch:
-            result = _fetch_one(session, url, known.get(url), options)
+            result = _fetch_one(session, url, known.get(url), options, conditional=url in held)
             if on_fetched is not None:
                 on_fetched(url)
             return result
@@ -177,19 +179,28 @@ def _fetch_all(
 
 
 def _fetch_one(
-    session: httpx.Client, url: str, previous: FeedState | None, options: FetchOptions
+    session: httpx.Client,
+    url: str,
+    previous: FeedState | None,
+    options: FetchOptions,
+    *,
+    conditional: bool,
 ) -> _Fetch:
-    """One feed: a conditional GET, then parse; any failure becomes the state's error."""
+    """One feed: a GET, then parse; any failure becomes the state's error.
+
+    The GET is conditional (ETag, Last-Modified) only when the feed's entries are cached:
+    a 304 must have something to stand for.
+    """
     from digestcli.feedformat import parse_feed
     from digestcli.fetch import ACCEPT_FEED, get
 
-    conditional: dict[str, str] = {}
-    if previous and previous.etag:
-        conditional["If-None-Match"] = previous.etag
-    if previous and previous.last_modified:
-        conditional["If-Modified-Since"] = previous.last_modified
+    validators: dict[str, str] = {}
+    if conditional and previous and previous.etag:
+        validators["If-None-Match"] = previous.etag
+    if conditional and previous and previous.last_modified:
+        validators["If-Modified-Since"] = previous.last_modified
     try:
-        fetched = get(session, url, options, accept=ACCEPT_FEED, headers=conditional)
+        fetched = get(session, url, options, accept=ACCEPT_FEED, headers=validators)
         if fetched.not_modified:
             return _Fetch(checked_now(url, previous, error=None), None)
         feed = parse_feed(fetched.body, fetched.url, fetched.content_type)
@@ -278,7 +289,5 @@ def pick(workspace: Workspace, numbers: Sequence[int], selector: str | None = No
     draft = load_draft(catalog.current_draft(workspace, selector))
     for number in numbers:
         draft.add(entry_item(entries[number]))
-    from digestcli.drafts import save_draft
-
     save_draft(draft)
     return [entries[n].title for n in numbers]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -249,6 +249,4 @@ def opml(feeds: Iterable[FeedState], title: str) -> str:
 
 def checked_now(url: str, previous: FeedState | None, **changes: Any) -> FeedState:
     """The state after a fetch just now: the previous one with these changes."""
-    base = previous or FeedState(url)
-    values = {**base.__dict__, "last_checked": now(), **changes}
-    return FeedState(**values)
+    return replace(previous or FeedState(url), last_checked=now(), **changes)

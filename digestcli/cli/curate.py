@@ -14,7 +14,7 @@ from digestcli.cli.app import app, info, out, state
 from digestcli.errors import ExitStatus
 
 if TYPE_CHECKING:
-    from digestcli.collect import Report
+    from digestcli.collect import Collected, Report
 
 # The fetching stack (httpx, feedparser, tomlkit) is imported inside the commands: this
 # module is imported on every start-up, and the editing commands must stay fast.
@@ -207,7 +207,7 @@ def _show(report: Report, env: Mapping[str, str]) -> None:
         since = f" since {report.since}" if report.since else ""
         info(f"No new entries{since}.")
         return
-    groups: dict[str, list[Any]] = {}
+    groups: dict[str, list[Collected]] = {}
     for entry in report.entries:
         groups.setdefault(entry.source, []).append(entry)
     table = Table("#", "Date", "Title", title_justify="left", show_lines=False)
