@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from digestcli import catalog, journal
-from digestcli.db import opened, transaction
+from digestcli import catalog, feedstore, journal
+from digestcli.db import opened
 from digestcli.drafts import load_draft, save_draft
 from digestcli.errors import DigestError, UsageError
-from digestcli.feeds import FeedState, checked_now, save_state, states
+from digestcli.feedstore import Collected, FeedState
 from digestcli.models import Item, Link
 from digestcli.plaintext import markdown_literal
 
@@ -32,29 +30,6 @@ if TYPE_CHECKING:
 WORKERS = 16
 # Sent issues whose links are not offered again (the newest ones).
 RECENT_ISSUES = 8
-
-
-@dataclass(frozen=True)
-class Collected:
-    """One numbered entry, as `collect --json` shows it."""
-
-    number: int
-    source: str
-    title: str
-    link: str
-    summary: str
-    published: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The stable JSON shape of `collect --json`."""
-        return {
-            "number": self.number,
-            "source": self.source,
-            "title": self.title,
-            "link": self.link,
-            "summary": self.summary,
-            "published": self.published,
-        }
 
 
 @dataclass
@@ -115,42 +90,48 @@ def collect(
             "or `digest feeds import FILE.opml`."
         )
     with opened(workspace.db_path) as db:
-        known = states(db)
-        held = set(_cached(db, urls))
+        known = feedstore.states(db)
+        held = feedstore.cached_urls(db)
         cutoff = since or journal.last_finished(db)
         results = _fetch_all(urls, known, held, options, transport, on_fetched)
-        with transaction(db):
-            for result in results:
-                save_state(db, result.state)
-                if result.entries is not None:
-                    db.execute(
-                        "INSERT OR REPLACE INTO feed_cache (url, entries) VALUES (?, ?)",
-                        (result.state.url, _dump(result.entries)),
-                    )
-        cached = _cached(db, urls)
-        seen = _links_already_used(workspace, draft)
-        report = Report(since=cutoff)
-        offered: list[tuple[str, FeedEntry]] = []
-        taken: set[str] = set()
-        for result in results:
-            if result.state.error:
-                report.failures.append((result.state.url, result.state.error))
-            source = result.state.title or urlsplit(result.state.url).netloc
-            for entry in cached.get(result.state.url, ()):
-                if cutoff and entry.published and entry.published <= cutoff:
-                    continue
-                if entry.link in seen or entry.link in taken:
-                    report.skipped += 1
-                    continue
+        feedstore.save_states(db, (result.state for result in results))
+        feedstore.cache_entries(
+            db, {r.state.url: r.entries for r in results if r.entries is not None}
+        )
+        cached = feedstore.cached_entries(db, urls)
+        report = _offer(results, cached, _links_already_used(workspace, draft), cutoff)
+        feedstore.keep_collected(db, report.entries)
+    return report
+
+
+def _offer(
+    results: Sequence[_Fetch],
+    cached: dict[str, list[FeedEntry]],
+    used: set[str],
+    cutoff: str | None,
+) -> Report:
+    """Number what is worth offering: newer than the cutoff, not used, each link once."""
+    report = Report(since=cutoff)
+    offered: list[tuple[str, FeedEntry]] = []
+    taken: set[str] = set()
+    for result in results:
+        if result.state.error:
+            report.failures.append((result.state.url, result.state.error))
+        source = result.state.title or urlsplit(result.state.url).netloc
+        for entry in cached.get(result.state.url, ()):
+            if cutoff and entry.published and entry.published <= cutoff:
+                continue
+            if entry.link in used:
+                report.skipped += 1
+            elif entry.link not in taken:  # two feeds may carry one story
                 taken.add(entry.link)
                 offered.append((source, entry))
-        # Newest first; undated entries (which cannot be placed) after the dated ones.
-        offered.sort(key=lambda pair: pair[1].published or "", reverse=True)
-        report.entries = [
-            Collected(n, source, e.title, e.link, e.summary, e.published)
-            for n, (source, e) in enumerate(offered, start=1)
-        ]
-        _keep(db, report.entries)
+    # Newest first; undated entries (which cannot be placed) after the dated ones.
+    offered.sort(key=lambda pair: pair[1].published or "", reverse=True)
+    report.entries = [
+        Collected(n, source, e.title, e.link, e.summary, e.published)
+        for n, (source, e) in enumerate(offered, start=1)
+    ]
     return report
 
 
@@ -170,7 +151,8 @@ def _fetch_all(
     ):
 
         def one(url: str) -> _Fetch:
-            result = _fetch_one(session, url, known.get(url), options, conditional=url in held)
+            previous = known.get(url) or FeedState(url)
+            result = _fetch_one(session, previous, options, conditional=url in held)
             if on_fetched is not None:
                 on_fetched(url)
             return result
@@ -180,8 +162,7 @@ def _fetch_all(
 
 def _fetch_one(
     session: httpx.Client,
-    url: str,
-    previous: FeedState | None,
+    previous: FeedState,
     options: FetchOptions,
     *,
     conditional: bool,
@@ -194,40 +175,26 @@ def _fetch_one(
     from digestcli.feedformat import parse_feed
     from digestcli.fetch import ACCEPT_FEED, get
 
+    url = previous.url
     validators: dict[str, str] = {}
-    if conditional and previous and previous.etag:
+    if conditional and previous.etag:
         validators["If-None-Match"] = previous.etag
-    if conditional and previous and previous.last_modified:
+    if conditional and previous.last_modified:
         validators["If-Modified-Since"] = previous.last_modified
     try:
         fetched = get(session, url, options, accept=ACCEPT_FEED, headers=validators)
         if fetched.not_modified:
-            return _Fetch(checked_now(url, previous, error=None), None)
+            return _Fetch(previous.checked(error=None), None)
         feed = parse_feed(fetched.body, fetched.url, fetched.content_type)
     except DigestError as exc:
-        return _Fetch(checked_now(url, previous, error=str(exc)), None)
-    state = checked_now(
-        url,
-        previous,
-        title=feed.title or (previous.title if previous else ""),
+        return _Fetch(previous.checked(error=str(exc)), None)
+    state = previous.checked(
+        title=feed.title or previous.title,
         etag=fetched.headers.get("etag"),
         last_modified=fetched.headers.get("last-modified"),
         error=None,
     )
     return _Fetch(state, feed.entries)
-
-
-def _dump(entries: Iterable[FeedEntry]) -> str:
-    return json.dumps([entry.as_dict() for entry in entries], ensure_ascii=False)
-
-
-def _cached(db: sqlite3.Connection, urls: Sequence[str]) -> dict[str, list[FeedEntry]]:
-    """The last entries each feed gave (what a 304 means we still have)."""
-    from digestcli.feedformat import FeedEntry
-
-    marks = ",".join("?" * len(urls))
-    rows = db.execute(f"SELECT url, entries FROM feed_cache WHERE url IN ({marks})", list(urls))
-    return {url: [FeedEntry.from_dict(each) for each in json.loads(text)] for url, text in rows}
 
 
 def _links_already_used(workspace: Workspace, selector: str | None) -> set[str]:
@@ -240,27 +207,12 @@ def _links_already_used(workspace: Workspace, selector: str | None) -> set[str]:
     return {item.link.url for issue in issues for item in issue.items if item.link}
 
 
-def _keep(db: sqlite3.Connection, entries: Sequence[Collected]) -> None:
-    """Replace the numbered list `digest pick` reads."""
-    with transaction(db):
-        db.execute("DELETE FROM feed_entries")
-        db.executemany(
-            "INSERT INTO feed_entries (number, source, title, link, summary, published)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(e.number, e.source, e.title, e.link, e.summary, e.published) for e in entries],
-        )
-
-
 def kept(workspace: Workspace) -> list[Collected]:
     """The numbered list the last collect made."""
     if not workspace.db_path.exists():
         return []
     with opened(workspace.db_path) as db:
-        rows = db.execute(
-            "SELECT number, source, title, link, summary, published FROM feed_entries"
-            " ORDER BY number"
-        ).fetchall()
-    return [Collected(*row) for row in rows]
+        return feedstore.collected(db)
 
 
 def entry_item(entry: Collected) -> Item:

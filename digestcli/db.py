@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS sync_marks (
 """
 
 # Curating (§12), schema v7: each followed feed's fetch state (conditional GET, last error),
-# and the entries the last `digest collect` numbered, kept for `digest pick`. IF NOT EXISTS
+# and the entries the last `digest collect` numbered, kept for `digest pick` (feedstore.py
+# owns their SQL). IF NOT EXISTS
 # throughout, so this step is safe in whatever order it lands beside other migrations.
 CURATING = """
 CREATE TABLE IF NOT EXISTS feed_state (

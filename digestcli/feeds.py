@@ -1,16 +1,16 @@
-"""The feeds a workspace follows: the list in digest.toml, fetch state in the store, OPML."""
+"""The feeds a workspace follows: the list in digest.toml, finding a feed, OPML in and out."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from digestcli import feedstore
 from digestcli.config import load_settings
-from digestcli.db import now, opened, transaction
+from digestcli.db import opened
 from digestcli.errors import ConfigError, DigestError, UsageError
+from digestcli.feedstore import FeedState
 from digestcli.fetch import FetchError, check_url
 from digestcli.fsutil import write_atomic
 
@@ -19,27 +19,6 @@ if TYPE_CHECKING:
 
     from digestcli.fetch import FetchOptions
     from digestcli.workspace import Workspace
-
-
-@dataclass(frozen=True)
-class FeedState:
-    """What digest remembers of fetching one feed."""
-
-    url: str
-    title: str = ""
-    etag: str | None = None
-    last_modified: str | None = None
-    last_checked: str | None = None
-    error: str | None = None
-
-    def as_dict(self) -> dict[str, str | None]:
-        """The stable JSON shape of `feeds list --json`."""
-        return {
-            "url": self.url,
-            "title": self.title,
-            "last_checked": self.last_checked,
-            "error": self.error,
-        }
 
 
 # --- the list in digest.toml ---------------------------------------------------------------
@@ -116,36 +95,8 @@ def remove_url(workspace: Workspace, url: str) -> None:
 
     _edit_urls(workspace.config_path, change)
     if workspace.db_path.exists():
-        with opened(workspace.db_path) as db, transaction(db):
-            db.execute("DELETE FROM feed_state WHERE url = ?", (url,))
-            db.execute("DELETE FROM feed_cache WHERE url = ?", (url,))
-
-
-# --- fetch state in the store --------------------------------------------------------------
-
-
-def states(db: sqlite3.Connection) -> dict[str, FeedState]:
-    """The remembered state of every feed, by URL."""
-    rows = db.execute("SELECT url, title, etag, last_modified, last_checked, error FROM feed_state")
-    return {row[0]: FeedState(*row) for row in rows}
-
-
-def save_state(db: sqlite3.Connection, state: FeedState) -> None:
-    """Remember one feed's state (inside the caller's transaction)."""
-    db.execute(
-        "INSERT INTO feed_state (url, title, etag, last_modified, last_checked, error)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE SET title = excluded.title,"
-        " etag = excluded.etag, last_modified = excluded.last_modified,"
-        " last_checked = excluded.last_checked, error = excluded.error",
-        (
-            state.url,
-            state.title,
-            state.etag,
-            state.last_modified,
-            state.last_checked,
-            state.error,
-        ),
-    )
+        with opened(workspace.db_path) as db:
+            feedstore.forget(db, url)
 
 
 def listing(workspace: Workspace) -> list[FeedState]:
@@ -154,7 +105,7 @@ def listing(workspace: Workspace) -> list[FeedState]:
     known: dict[str, FeedState] = {}
     if workspace.db_path.exists():
         with opened(workspace.db_path) as db:
-            known = states(db)
+            known = feedstore.states(db)
     return [known.get(url, FeedState(url)) for url in urls]
 
 
@@ -162,13 +113,8 @@ def remember_titles(workspace: Workspace, titles: dict[str, str]) -> None:
     """Keep the title of feeds just added (from the feed itself or an OPML outline)."""
     if not titles:
         return
-    with opened(workspace.db_path) as db, transaction(db):
-        for url, title in titles.items():
-            db.execute(
-                "INSERT INTO feed_state (url, title) VALUES (?, ?)"
-                " ON CONFLICT (url) DO UPDATE SET title = excluded.title",
-                (url, title),
-            )
+    with opened(workspace.db_path) as db:
+        feedstore.set_titles(db, titles)
 
 
 # --- adding one: check it is a feed, or find the feed a page names --------------------------
@@ -245,8 +191,3 @@ def opml(feeds: Iterable[FeedState], title: str) -> str:
         ET.SubElement(body, "outline", type="rss", text=name, title=name, xmlUrl=feed.url)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-
-
-def checked_now(url: str, previous: FeedState | None, **changes: Any) -> FeedState:
-    """The state after a fetch just now: the previous one with these changes."""
-    return replace(previous or FeedState(url), last_checked=now(), **changes)

@@ -14,7 +14,8 @@ from digestcli.cli.app import app, info, out, state
 from digestcli.errors import ExitStatus
 
 if TYPE_CHECKING:
-    from digestcli.collect import Collected, Report
+    from digestcli.collect import Report
+    from digestcli.feedstore import Collected
 
 # The fetching stack (httpx, feedparser, tomlkit) is imported inside the commands: this
 # module is imported on every start-up, and the editing commands must stay fast.
