@@ -80,6 +80,7 @@ def pages() -> dict[str, Any]:
         "/slow": STALL,
         "/huge": HUGE,
         "/pdf": Page(b"%PDF-1.4", content_type="application/pdf"),
+        "/untitled": Page(b"<html><body><p>No head at all.</p></body></html>"),
     }
 
 
@@ -246,6 +247,19 @@ def test_a_page_that_cannot_be_read_is_one_error_and_the_draft_is_untouched(
     assert f"{site.url}{path}" in line
     assert words in line
     assert draft.read_bytes() == before
+
+
+def test_a_page_without_a_title_needs_one_from_the_editor(
+    cli: Cli, draft: Path, site: WebServer
+) -> None:
+    before = draft.read_bytes()
+    line = one_error(cli("add", "--from", f"{site.url}/untitled"), 2)
+    assert "has no title in its metadata; give one: `digest add --from URL TITLE`" in line
+    assert draft.read_bytes() == before
+    ok(cli("add", "--from", f"{site.url}/untitled", "Named by hand"))
+    assert [(i["title"], i["link"]) for i in items(cli)] == [
+        ("Named by hand", f"{site.url}/untitled")
+    ]
 
 
 def test_add_without_title_or_from_is_a_usage_error(cli: Cli, draft: Path) -> None:

@@ -9,9 +9,13 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from conftest import Cli
+from conftest import REPO, Cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_startup import HEAVY, imported
 
+from digestcli import feeds
+from digestcli.workspace import Workspace
 from harness.feeds import feed_routes
 from harness.web import WebServer
 
@@ -224,3 +228,31 @@ def test_a_store_from_before_curating_gains_its_tables(tmp_path: Path) -> None:
         version = store.execute("PRAGMA user_version").fetchone()[0]
     assert {"feed_state", "feed_entries", "feed_cache"} <= tables
     assert version == db.SCHEMA_VERSION
+
+
+URL = st.builds(
+    "https://{}.example.org/{}".format,
+    st.text("abcdefghij", min_size=1, max_size=6),
+    st.text("abcxyz0123/-_.", max_size=10),
+)
+
+
+@settings(max_examples=40)
+@given(first=st.lists(URL, max_size=5), second=st.lists(URL, max_size=5))
+def test_editing_the_feeds_keeps_every_other_line_of_digest_toml(
+    tmp_path_factory: pytest.TempPathFactory, first: list[str], second: list[str]
+) -> None:
+    root = tmp_path_factory.mktemp("ws")
+    original = (REPO / "digest.toml").read_text(encoding="utf-8") + HAND_WRITTEN
+    (root / "digest.toml").write_text(original, encoding="utf-8")
+    workspace = Workspace(root)
+    feeds.add_urls(workspace, first)
+    feeds.add_urls(workspace, second)
+    expected = list(dict.fromkeys(["https://example.org/one.xml", *first, *second]))
+    assert feeds.followed(workspace) == expected
+    for url in expected[1:]:
+        feeds.remove_url(workspace, url)
+    assert feeds.followed(workspace) == ["https://example.org/one.xml"]
+    text = (root / "digest.toml").read_text(encoding="utf-8")
+    outside = [line for line in original.splitlines() if not line.startswith("urls")]
+    assert [line for line in text.splitlines() if not line.startswith("urls")] == outside
