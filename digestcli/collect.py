@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,10 +22,10 @@ if TYPE_CHECKING:
     import httpx
 
     from digestcli.feedformat import FeedEntry
-    from digestcli.fetch import FetchOptions
+    from digestcli.fetch import Fetched, FetchOptions
     from digestcli.workspace import Workspace
 
-# Feeds fetched at once. Waiting on the network costs no CPU, so more than the cores; one
+# Feeds downloaded at once. Waiting on the network costs no CPU, so more than the cores; one
 # stalled feed then holds one thread for the timeout while the others go on.
 WORKERS = 16
 # Sent issues whose links are not offered again (the newest ones).
@@ -145,46 +145,57 @@ def _fetch_all(
 ) -> list[_Fetch]:
     from digestcli.fetch import client
 
+    previous = {url: known.get(url) or FeedState(url) for url in urls}
+    done: dict[str, _Fetch] = {}
     with (
         client(options, transport) as session,
         ThreadPoolExecutor(max_workers=min(WORKERS, len(urls))) as pool,
     ):
-
-        def one(url: str) -> _Fetch:
-            previous = known.get(url) or FeedState(url)
-            result = _fetch_one(session, previous, options, conditional=url in held)
+        # The threads only download; parsing (CPU, under the GIL) is done here as each
+        # download lands. So a thread is free again within milliseconds, every request is
+        # under way at once, and a stalled feed's timeout runs beside the parsing, not after.
+        downloads = {
+            pool.submit(_download, session, previous[url], options, conditional=url in held): url
+            for url in urls
+        }
+        for future in as_completed(downloads):
+            url = downloads[future]
+            done[url] = _parse(previous[url], future.result())
             if on_fetched is not None:
                 on_fetched(url)
-            return result
-
-        return list(pool.map(one, urls))
+    return [done[url] for url in urls]
 
 
-def _fetch_one(
-    session: httpx.Client,
-    previous: FeedState,
-    options: FetchOptions,
-    *,
-    conditional: bool,
-) -> _Fetch:
-    """One feed: a GET, then parse; any failure becomes the state's error.
+def _download(
+    session: httpx.Client, previous: FeedState, options: FetchOptions, *, conditional: bool
+) -> Fetched | DigestError:
+    """One feed's GET, or why it failed; conditional only when its entries are cached.
 
-    The GET is conditional (ETag, Last-Modified) only when the feed's entries are cached:
-    a 304 must have something to stand for.
+    A 304 must have something to stand for, so ETag and Last-Modified are sent only for a
+    feed whose last entries are kept.
     """
-    from digestcli.feedformat import parse_feed
     from digestcli.fetch import ACCEPT_FEED, get
 
-    url = previous.url
     validators: dict[str, str] = {}
     if conditional and previous.etag:
         validators["If-None-Match"] = previous.etag
     if conditional and previous.last_modified:
         validators["If-Modified-Since"] = previous.last_modified
     try:
-        fetched = get(session, url, options, accept=ACCEPT_FEED, headers=validators)
-        if fetched.not_modified:
-            return _Fetch(previous.checked(error=None), None)
+        return get(session, previous.url, options, accept=ACCEPT_FEED, headers=validators)
+    except DigestError as exc:
+        return exc
+
+
+def _parse(previous: FeedState, fetched: Fetched | DigestError) -> _Fetch:
+    """A download made entries and the feed's new state; any failure becomes its error."""
+    from digestcli.feedformat import parse_feed
+
+    if isinstance(fetched, DigestError):
+        return _Fetch(previous.checked(error=str(fetched)), None)
+    if fetched.not_modified:
+        return _Fetch(previous.checked(error=None), None)
+    try:
         feed = parse_feed(fetched.body, fetched.url, fetched.content_type)
     except DigestError as exc:
         return _Fetch(previous.checked(error=str(exc)), None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,12 +28,12 @@ def site() -> Iterator[WebServer]:
         yield server
 
 
-def follow(workspace: Path, site: WebServer, *names: str) -> None:
-    """digest.toml follows these feeds of the site, with a one-second timeout."""
+def follow(workspace: Path, site: WebServer, *names: str, timeout: float = 5) -> None:
+    """digest.toml follows these feeds of the site (slack in the timeout for a busy machine)."""
     urls = ", ".join(f'"{site.url}/feeds/{name}"' for name in names)
     config = workspace / "digest.toml"
     config.write_text(
-        config.read_text(encoding="utf-8") + f"\n[feeds]\nurls = [{urls}]\ntimeout = 1\n",
+        config.read_text(encoding="utf-8") + f"\n[feeds]\nurls = [{urls}]\ntimeout = {timeout:g}\n",
         encoding="utf-8",
     )
 
@@ -114,7 +115,7 @@ def test_a_broken_feed_is_one_line_and_the_others_still_come(
 def test_a_stalled_feed_is_cut_off_at_the_timeout_and_reported(
     cli: Cli, workspace: Path, draft: Path, site: WebServer
 ) -> None:
-    follow(workspace, site, "stalled", "atom")
+    follow(workspace, site, "stalled", "atom", timeout=1)
     result = cli("collect", "--json")
     assert titles(collected(result, status=1)) == ["Atom newest", "Atom old"]
     assert "did not answer within 1 s" in result.stderr
@@ -282,7 +283,8 @@ def test_hostile_entries_stay_literal_from_pick_to_render(
     assert "script" not in tags.names
     assert [name for name, _ in tags.attributes if name.startswith("on")] == []
     assert [v for _, v in tags.attributes if v.strip().lower().startswith("javascript")] == []
-    assert "49" not in page and "49" not in text
+    shown = page.replace(site.url, "") + text.replace(site.url, "")
+    assert not re.search(r"\b49\b", shown)  # 7*7 never evaluated
     assert "&lt;script&gt;alert(1)&lt;/script&gt; {{ 7*7 }} [x](javascript:alert(2))" in page
     assert "{% if x %}{{ 7*7 }}{% endif %} %recipient.email% *loud*" in page
     assert "<script>alert(1)</script> {{ 7*7 }} [x](javascript:alert(2))" in text
