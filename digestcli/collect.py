@@ -199,6 +199,9 @@ def _parse(previous: FeedState, fetched: Fetched | DigestError) -> _Fetch:
         feed = parse_feed(fetched.body, fetched.url, fetched.content_type)
     except DigestError as exc:
         return _Fetch(previous.checked(error=str(exc)), None)
+    except Exception as exc:  # a parser's bug on strange input fails this feed, not the run
+        error = f"{previous.url} could not be read ({type(exc).__name__}: {exc})"
+        return _Fetch(previous.checked(error=error), None)
     state = previous.checked(
         title=feed.title or previous.title,
         etag=fetched.headers.get("etag"),

@@ -217,6 +217,7 @@ def load_settings(path: Path) -> Settings:
 
 
 def _feeds(data: dict[str, Any], path: Path) -> FeedSettings:
+    """[feeds]: a list of URLs (which _section cannot check) and the fetch limits."""
     raw = data.get("feeds", {})
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: `feeds` must be a table, written [feeds].")

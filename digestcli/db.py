@@ -44,9 +44,9 @@ CREATE TABLE IF NOT EXISTS sync_marks (
 """
 
 # Curating (§12), schema v7: each followed feed's fetch state (conditional GET, last error),
-# and the entries the last `digest collect` numbered, kept for `digest pick` (feedstore.py
-# owns their SQL). IF NOT EXISTS
-# throughout, so this step is safe in whatever order it lands beside other migrations.
+# its entries as last fetched (what a 304 stands for), and the entries the last
+# `digest collect` numbered, kept for `digest pick`; feedstore.py owns their SQL. IF NOT
+# EXISTS throughout, so this step is safe in whatever order it lands beside other migrations.
 CURATING = """
 CREATE TABLE IF NOT EXISTS feed_state (
     url TEXT PRIMARY KEY,

@@ -85,10 +85,7 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
             content = _as_text(raw["content"][0].get("value"), raw["content"][0])
         else:
             content = ""
-        stamp = raw.get("published_parsed") or raw.get("updated_parsed")
-        published = (
-            _iso(dt.datetime.fromtimestamp(calendar.timegm(stamp), dt.UTC)) if stamp else None
-        )
+        published = _stamp(raw.get("published_parsed") or raw.get("updated_parsed"))
         entries.append(FeedEntry(title, link, summary(content, SUMMARY_LIMIT), published))
     title = one_line(_as_text(parsed.feed.get("title"), parsed.feed.get("title_detail")))
     return ParsedFeed(title, tuple(entries))
@@ -143,6 +140,16 @@ def _web_link(value: str, base: str) -> str | None:
     if any(c.isspace() for c in absolute):
         return None
     return absolute
+
+
+def _stamp(stamp: Any) -> str | None:
+    """feedparser's parsed date (a UTC struct_time) as UTC ISO text; None when it has none."""
+    if not stamp:
+        return None
+    try:
+        return _iso(dt.datetime.fromtimestamp(calendar.timegm(stamp), dt.UTC))
+    except (OverflowError, OSError, ValueError, TypeError):  # year 0 or 99999: no usable date
+        return None
 
 
 def _date(text: str) -> str | None:

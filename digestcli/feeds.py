@@ -131,14 +131,14 @@ def find_feed(
     check_url(url)
     with client(options, transport) as session:
         fetched = get(session, url, options, accept=ACCEPT_FEED)
-        if fetched.content_type not in HTML_TYPES:
-            try:
-                feed = parse_feed(fetched.body, fetched.url, fetched.content_type)
-            except NotAFeed as exc:
+        try:
+            # A feed first, whatever its Content-Type: some servers call RSS text/html.
+            return url, parse_feed(fetched.body, fetched.url, fetched.content_type).title
+        except NotAFeed as exc:
+            if fetched.content_type not in HTML_TYPES:
                 raise FetchError(
                     f"{exc}; give the address of a feed or of a page naming one."
                 ) from None
-            return url, feed.title
         page = parse_page(fetched.text(), fetched.url)
         for candidate in page.feeds:
             try:

@@ -139,11 +139,19 @@ def get(
             f"{url} could not be fetched ({type(exc).__name__}: {exc}); check the address "
             "and your connection."
         ) from None
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:  # a bad port, host or label
+        raise FetchError(f"{url} is not a valid web address ({exc}); check it.") from None
 
 
 def check_url(url: str) -> None:
     """Refuse anything but an http or https address before any request is made."""
-    if not url.startswith(("http://", "https://")) or any(c.isspace() for c in url):
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        host = None
+    if not url.startswith(("http://", "https://")) or not host or any(c.isspace() for c in url):
         raise FetchError(f"`{url}` is not a web address; give an http:// or https:// URL.")
 
 

@@ -278,9 +278,14 @@ def test_add_without_title_or_from_is_a_usage_error(cli: Cli, draft: Path) -> No
     assert draft.read_bytes() == before
 
 
-def test_add_from_refuses_what_is_not_a_web_address(cli: Cli, draft: Path) -> None:
-    line = one_error(cli("add", "--from", "javascript:alert(1)"), 1)
-    assert "not a web address" in line
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "http://", "http://[::1", "http://a..b/", "http://xn--/"]
+)
+def test_add_from_refuses_what_is_not_a_web_address(cli: Cli, draft: Path, url: str) -> None:
+    before = draft.read_bytes()
+    line = one_error(cli("add", "--from", url), 1)
+    assert "not a web address" in line or "not a valid web address" in line
+    assert draft.read_bytes() == before
 
 
 class Tags(HTMLParser):

@@ -111,6 +111,12 @@ def test_feeds_add_finds_the_feed_a_web_page_names(
     ]
 
 
+def test_feeds_add_takes_a_feed_served_as_html(cli: Cli, workspace: Path, site: WebServer) -> None:
+    result = ok(cli("feeds", "add", f"{site.url}/feeds/as-html"))
+    assert result.stdout == f"{site.url}/feeds/as-html\n"
+    assert [f["title"] for f in listed(cli)] == ["Atom Weekly"]
+
+
 def test_feeds_add_twice_follows_once(cli: Cli, workspace: Path, site: WebServer) -> None:
     ok(cli("feeds", "add", f"{site.url}/feeds/atom"))
     result = ok(cli("feeds", "add", f"{site.url}/blog"))

@@ -93,6 +93,7 @@ def feed_routes(base: str) -> dict[str, Route]:
         "/feeds/rss": rss_route(base),
         "/feeds/atom": Page(ATOM.format(base=base).encode(), content_type="application/atom+xml"),
         "/feeds/json": Page(json_feed(base), content_type="application/feed+json"),
+        "/feeds/as-html": Page(ATOM.format(base=base).encode(), content_type="text/html"),
         "/feeds/hostile": Page(HOSTILE.format(base=base).encode(), content_type="text/xml"),
         "/feeds/broken": Page(b"this is { not a feed", content_type="application/rss+xml"),
         "/blog": Page(
