@@ -210,11 +210,11 @@ def page_item(meta: PageMeta, given: Overrides, *, summary_limit: int = 600) -> 
         else markdown_literal(shorten(meta.description, summary_limit))
     )
     image_url = given.image or meta.image
+    # The page's alt text describes the page's image only; without one, its headline does.
     alt = given.alt or (meta.image_alt if not given.image else "") or shorten(meta.title, 200)
-    label = given.label if given.label is not None else None
     return Item(
         title=title,
         body=body,
-        link=Link(given.link or meta.url, label or None),
+        link=Link(given.link or meta.url, given.label or None),
         image=Image(image_url, alt) if image_url and alt else None,
     )
