@@ -93,6 +93,15 @@ class ArchiveSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """The sources `digest collect` follows, and how carefully pages and feeds are fetched."""
+
+    urls: tuple[str, ...] = ()
+    timeout: float = 10.0  # seconds per request, connect to last byte
+    max_bytes: int = 5_000_000  # a page or feed larger than this is refused
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything digest.toml says."""
 
@@ -104,6 +113,7 @@ class Settings:
     serve: ServeSettings = field(default_factory=ServeSettings)
     bounces: BounceSettings = field(default_factory=BounceSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    feeds: FeedSettings = field(default_factory=FeedSettings)
 
 
 # TOML key -> dataclass field, where they differ.
@@ -166,7 +176,16 @@ def _check_type(value: Any, annotation: Any, where: str, path: Path) -> Any:
     raise ConfigError(f"{path}: `{where}` must be {expected}, not {value!r}.")
 
 
-_TOP = ("publication", "unsubscribe", "transport", "sending", "serve", "bounces", "archive")
+_TOP = (
+    "publication",
+    "unsubscribe",
+    "transport",
+    "sending",
+    "serve",
+    "bounces",
+    "archive",
+    "feeds",
+)
 # Plain http is fine only where nobody else can listen: a serve on this machine.
 _LOOPBACK = ("http://127.0.0.1", "http://localhost", "http://[::1]")
 
@@ -215,7 +234,27 @@ def load_settings(path: Path) -> Settings:
         raise ConfigError(f"{path}: [bounces] soft_limit must be at least 1.")
     if archive.feed_entries < 1:
         raise ConfigError(f"{path}: [archive] feed_entries must be at least 1.")
-    return Settings(path, publication, unsubscribe, transport, sending, serve, bounces, archive)
+    feeds = _feeds(data, path)
+    return Settings(
+        path, publication, unsubscribe, transport, sending, serve, bounces, archive, feeds
+    )
+
+
+def _feeds(data: dict[str, Any], path: Path) -> FeedSettings:
+    """[feeds]: a list of URLs (which _section cannot check) and the fetch limits."""
+    raw = data.get("feeds", {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: `feeds` must be a table, written [feeds].")
+    urls = raw.get("urls", [])
+    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+        raise ConfigError(f'{path}: [feeds] urls must be a list of strings, like ["https://..."].')
+    rest = {key: value for key, value in raw.items() if key != "urls"}
+    settings: FeedSettings = _section({"feeds": rest}, "feeds", FeedSettings, path, required=False)
+    if settings.timeout <= 0:
+        raise ConfigError(f"{path}: [feeds] timeout must be more than 0 seconds.")
+    if settings.max_bytes < 1:
+        raise ConfigError(f"{path}: [feeds] max_bytes must be at least 1.")
+    return replace(settings, urls=tuple(urls))
 
 
 def _serve(data: dict[str, Any], path: Path) -> ServeSettings:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from digestcli.errors import ConfigError, DigestError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Readers' answers (events.py): one row per event, a replay is refused by the UNIQUE key.
 EVENTS = """
@@ -46,6 +46,33 @@ CREATE TABLE IF NOT EXISTS sync_marks (
     source TEXT PRIMARY KEY,
     mark TEXT NOT NULL,
     updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+# Curating (§12), schema v7: each followed feed's fetch state (conditional GET, last error),
+# its entries as last fetched (what a 304 stands for), and the entries the last
+# `digest collect` numbered, kept for `digest pick`; feedstore.py owns their SQL. IF NOT
+# EXISTS throughout, so this step is safe in whatever order it lands beside other migrations.
+CURATING = """
+CREATE TABLE IF NOT EXISTS feed_state (
+    url TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    etag TEXT,
+    last_modified TEXT,
+    last_checked TEXT,
+    error TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS feed_entries (
+    number INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    link TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    published TEXT
+);
+CREATE TABLE IF NOT EXISTS feed_cache (
+    url TEXT PRIMARY KEY,
+    entries TEXT NOT NULL
 ) WITHOUT ROWID;
 """
 
@@ -109,6 +136,7 @@ CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries(campaign_id, state, se
     + EVENTS
     + SYNC_MARKS
     + EVENT_REFS
+    + CURATING
 )
 
 # MIGRATIONS[v - 1] takes a store from schema v to v + 1.
@@ -125,6 +153,8 @@ MIGRATIONS = (
     EVENT_REFS,
     # 6: the web page of each campaign's issue, fixed at send time (digest publish).
     ISSUE_LINKS,
+    # 7: feeds' fetch state, their cached entries and the numbered list of `digest collect`.
+    CURATING,
 )
 
 

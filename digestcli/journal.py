@@ -132,6 +132,12 @@ def sent_issues(db: sqlite3.Connection) -> list[SentIssue]:
     return [SentIssue(str(d), s, w, str(t)) for d, s, w, t in rows]
 
 
+def last_finished(db: sqlite3.Connection) -> str | None:
+    """When the most recent finished campaign finished (ISO 8601 UTC), if any finished."""
+    row = db.execute("SELECT MAX(finished_at) FROM campaigns").fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
 def campaign_key(draft_name: str, list_name: str) -> str:
     """The stable identity of sending one draft to one list."""
     return f"{draft_name}:{list_name}"

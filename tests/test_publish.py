@@ -408,7 +408,7 @@ def test_issues_sent_before_schema_6_are_published_under_their_file_name(
     publish(cli)
     db = sqlite3.connect(path)
     try:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 6
+        assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 7
     finally:
         db.close()
     feed = feedparser.parse((ws / "site" / "feed.xml").read_bytes())

@@ -10,8 +10,19 @@ from pathlib import Path
 
 import pytest
 
-# The rendering, sending and serving stacks: slow to import, and not needed to edit a draft.
-HEAVY = ("premailer", "lxml", "cssutils", "httpx", "jinja2", "starlette", "uvicorn")
+# The rendering, sending, serving and fetching stacks: slow to import, not needed to edit a draft.
+HEAVY = (
+    "premailer",
+    "lxml",
+    "cssutils",
+    "httpx",
+    "jinja2",
+    "starlette",
+    "uvicorn",
+    "feedparser",
+    "tomlkit",
+    "nh3",
+)
 
 # Runs the CLI the way the console script does, then reports every module it imported.
 PROBE = """\

@@ -5,6 +5,7 @@ from __future__ import annotations
 from digestcli.cli import (
     check,  # noqa: F401 (registers check)
     compose,  # noqa: F401  (registers the editing commands)
+    curate,  # noqa: F401  (registers feeds, collect and pick)
     output,  # noqa: F401  (registers preview and render)
     publish,  # noqa: F401  (registers publish)
     send,  # noqa: F401  (registers send and status)

@@ -201,7 +201,17 @@ def outro(
 @app.command()
 def add(
     ctx: typer.Context,
-    title: Annotated[str, typer.Argument(help="Headline of the item.")],
+    title: Annotated[
+        str | None, typer.Argument(help="Headline of the item (optional with --from).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="URL",
+            help="Fill title, summary, link and image from this web page's metadata.",
+        ),
+    ] = None,
     body: Annotated[str | None, typer.Option(help="Markdown body; '-' reads stdin.")] = None,
     link: Annotated[str | None, typer.Option(help="URL the item links to.")] = None,
     label: Annotated[str | None, typer.Option(help="Text of the link.")] = None,
@@ -210,19 +220,32 @@ def add(
     at: Annotated[int | None, typer.Option(help="Position (1-based; default: last).")] = None,
     draft: DraftOption = None,
 ) -> None:
-    """Add an item to the current draft."""
-    if label and not link:
+    """Add an item to the current draft, written out or filled from a web page (--from URL)."""
+    if label and not (link or source):
         raise UsageError("--label needs --link; give the URL the label belongs to.")
     if image and not alt:
         raise UsageError("--image needs --alt: describe the image for readers who cannot see it.")
-    text = sys.stdin.read() if body == "-" else (body or "")
+    if title is None and source is None:
+        raise UsageError("give the item's TITLE, or --from URL to take it from a web page.")
+    text = sys.stdin.read() if body == "-" else body
     loaded = _open(ctx, draft)
-    item = Item(
-        title=title,
-        body=text,
-        link=Link(link, label) if link else None,
-        image=Image(image, alt) if image else None,
-    )
+    if source is not None:
+        # Here, not at the top: `add` without --from must not import httpx (start-up time).
+        from digestcli.fetch import options_for
+        from digestcli.webpage import Overrides, fetch_page, page_item
+
+        settings = state(ctx).workspace().settings()
+        meta = fetch_page(source, options_for(settings.feeds))
+        given = Overrides(title, text, link, label, image, alt or None)
+        item = page_item(meta, given)
+    else:
+        assert title is not None
+        item = Item(
+            title=title,
+            body=text or "",
+            link=Link(link, label) if link else None,
+            image=Image(image, alt) if image else None,
+        )
     position = loaded.add(item, at)
     drafts.save_draft(loaded)
     info(f"Added item {position} to {loaded.path.name}.")
