@@ -127,6 +127,11 @@ concurrency = 4        # batches in flight
 # [archive]              # `digest publish`: the web archive and Atom feed of sent issues
 # out = "site"           # the folder it writes (and `digest serve` serves)
 # feed_entries = 20      # issues in feed.xml
+
+# [feeds]                # `digest collect`: the sources `digest feeds add` follows
+# urls = []
+# timeout = 10           # seconds per page or feed
+# max_bytes = 5000000    # a larger page or feed is refused
 """
 
 

@@ -218,7 +218,8 @@ def _show(report: Report, env: Mapping[str, str]) -> None:
             date = (entry.published or "")[:10] or "-"
             table.add_row(str(entry.number), date, escape(entry.title))
     stdout_console(env).print(table)
-    hint = f"{len(report.entries)} entries"
+    count = len(report.entries)
+    hint = f"{count} {'entry' if count == 1 else 'entries'}"
     if report.skipped:
         hint += f" ({report.skipped} already in the draft or a recent issue)"
     info(f"{hint}; add some with `digest pick N [N...]`.")
