@@ -12,7 +12,7 @@ from typing import ClassVar, Self
 
 from digestcli.config import TransportSettings
 from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
-from digestcli.message import to_bytes
+from digestcli.mime import message_bytes
 from digestcli.models import BatchKey, Message, Result
 from digestcli.transports.base import Capabilities, Transport
 
@@ -87,7 +87,7 @@ class SMTPTransport(Transport):
         if not messages:
             return []
         # Serialise first: a bad message must fail before anything of the batch is sent.
-        payloads = [to_bytes(message) for message in messages]
+        payloads = [message_bytes(message) for message in messages]
         password = self._password()
         conn = self._connect(password)
         try:
