@@ -243,6 +243,7 @@ def fill_slots(
 
 # RFC 5322 field names: printable ASCII except the colon (and so no space either).
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
+_VALID_NAMES: set[str] = set()
 
 
 def header_pairs(message: Message, *, message_id: bool = True) -> list[tuple[str, str]]:
@@ -251,6 +252,11 @@ def header_pairs(message: Message, *, message_id: bool = True) -> list[tuple[str
     if message_id and message.message_id:
         pairs.append(("Message-ID", message.message_id))
     for name, _ in pairs:
-        if not _HEADER_NAME.match(name):
-            raise PermanentFailure(f"`{name}` is not a valid mail header name; it cannot be sent.")
+        if name not in _VALID_NAMES:
+            if not _HEADER_NAME.match(name):
+                raise PermanentFailure(
+                    f"`{name}` is not a valid mail header name; it cannot be sent."
+                )
+            if len(_VALID_NAMES) < 256:  # a few names per send, checked once each
+                _VALID_NAMES.add(name)
     return pairs
