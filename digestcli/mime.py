@@ -10,6 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from email import quoprimime
 
+from digestcli.errors import DigestError
 from digestcli.message import _POLICY, check_header, to_header, to_mime
 from digestcli.models import Content, MergeText, Message, Recipient
 
@@ -152,8 +153,11 @@ class MessageTemplate:
             headers=(("List-Unsubscribe", "<https://example.org/u?token=probe>"),),
         )
         self.usable = True
-        fast = self.render(probe, date=0)
-        slow = slow_bytes(probe, date=0)
+        try:
+            fast = self.render(probe, date=0)
+            slow = slow_bytes(probe, date=0)
+        except (ValueError, DigestError):
+            return False  # then every reader takes the slow path, which says what is wrong
         return fast is not None and _BOUNDARY.sub(b"B", fast) == _BOUNDARY.sub(b"B", slow)
 
     def _subject(self, subject: str) -> bytes:

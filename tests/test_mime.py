@@ -215,3 +215,22 @@ def test_text_ending_in_a_slot_uses_the_slow_path() -> None:
         text=MergeText(("Hi\n",)),
     )
     assert not mime.template_for(content).usable
+
+
+def test_text_with_a_carriage_return_uses_the_slow_path_and_the_same_bytes() -> None:
+    """A bare CR in the issue is a line break of its own to the encoder: never templated."""
+    content = Content(
+        subject="S",
+        from_addr="d@example.org",
+        html=MergeText(("<p>a\rb ", "name", "</p>\n")),
+        text=MergeText(("Hi\r", "name", "\n")),
+    )
+    message = build_message(
+        content,
+        Recipient("a@example.org", "Ann"),
+        token="t",
+        unsubscribe=Unsubscribe(url="https://e/u"),
+    )
+    assert not mime.template_for(content).usable
+    fast, slow = both(message)
+    assert fast == slow
