@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -138,6 +139,7 @@ def test_fast_bytes_are_the_slow_bytes(
     assert fast == slow
 
 
+@functools.cache  # rendering takes ~0.2 s; one Content serves every example
 def _sample() -> tuple[Content, Unsubscribe]:
     settings = load_settings(REPO / "digest.toml")
     draft = load_draft(next((REPO / "drafts").glob("*.md")))
