@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/send.py [--recipients N] [--transports postmark,sendgrid,...]
                                     [--concurrency C] [--timeout S] [--profile DIR]
-                                    [--code DIR]
+                                    [--code DIR] [--batch-size B]
 
 For each transport: a temporary workspace (the repository's digest.toml, templates and example
 draft) with N active subscribers on `default` and no rate limit ([sending] rate = 0,
