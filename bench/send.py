@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python bench/send.py [--recipients N] [--transports postmark,sendgrid,...]
                                     [--concurrency C] [--timeout S] [--profile DIR]
-                                    [--code DIR]
+                                    [--code DIR] [--batch-size B]
 
 For each transport: a temporary workspace (the repository's digest.toml, templates and example
 draft) with N active subscribers on `default` and no rate limit ([sending] rate = 0,
@@ -316,7 +316,12 @@ def workspace(prefix: str) -> Iterator[Path]:
 
 
 def bench_transport(
-    kind: str, count: int, concurrency: int, profile_dir: Path | None, timeout: float
+    kind: str,
+    count: int,
+    concurrency: int,
+    profile_dir: Path | None,
+    timeout: float,
+    batch_size: int | None = None,
 ) -> Row:
     """Run digest, check the journal and the server, then the bare loop, for one transport."""
     row = Row(kind, count)
@@ -327,7 +332,9 @@ def bench_transport(
         with ServerProcess(spec) as server:
             ws = work / "ws"
             ws.mkdir()
-            write_workspace(ws, kind, server.base_url, concurrency=concurrency)
+            write_workspace(
+                ws, kind, server.base_url, concurrency=concurrency, batch_size=batch_size
+            )
             insert_subscribers(ws, count)
             profile = profile_dir / f"{kind}.prof" if profile_dir else None
             row.load = os.getloadavg()[0]  # other work on this machine skews every number
@@ -412,6 +419,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--transports", default="postmark,sendgrid,mailgun,resend")
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, help="[transport] batch_size (default: none)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per digest run")
     parser.add_argument("--profile", type=Path, help="run digest under cProfile; .prof files here")
     parser.add_argument(
@@ -431,7 +439,14 @@ def main() -> None:
     for kind in kinds:
         print(f"{kind}: {args.recipients:,} recipients ...", file=sys.stderr, flush=True)
         rows.append(
-            bench_transport(kind, args.recipients, args.concurrency, args.profile, args.timeout)
+            bench_transport(
+                kind,
+                args.recipients,
+                args.concurrency,
+                args.profile,
+                args.timeout,
+                args.batch_size,
+            )
         )
     print_table(rows, args.concurrency)
     if any(row.problems for row in rows):

@@ -17,7 +17,8 @@ from markupsafe import Markup
 from digestcli import markdown
 from digestcli.config import Publication, Settings
 from digestcli.errors import TemplateError
-from digestcli.message import build_message, to_bytes
+from digestcli.message import build_message
+from digestcli.mime import message_bytes
 from digestcli.models import Content, Image, Issue, Link, MergeText, Message, Recipient
 from digestcli.scan import scan, squash
 from digestcli.tokens import load_secret, sign
@@ -400,7 +401,7 @@ def write_files(message: Message, out_dir: Path) -> RenderedFiles:
     files = RenderedFiles(out_dir / "issue.html", out_dir / "issue.txt", out_dir / "issue.eml")
     files.html.write_text(message.html(), encoding="utf-8", newline="")
     files.text.write_text(message.text(), encoding="utf-8", newline="")
-    files.eml.write_bytes(to_bytes(message))
+    files.eml.write_bytes(message_bytes(message))
     return files
 
 

@@ -82,9 +82,9 @@ class Transport(ABC):
         self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
     ) -> int:
         """Bytes a batch would put on the wire, for dry runs; nothing is sent."""
-        from digestcli.message import to_bytes
+        from digestcli.mime import message_bytes
 
-        return sum(len(to_bytes(message)) for message in messages)
+        return sum(len(message_bytes(message)) for message in messages)
 
     @abstractmethod
     def send_batch(

