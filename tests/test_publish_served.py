@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 from conftest import Cli
 from test_publish import SECRET, SITE_URL, new_issue, ok, send, ws
 
+from harness.serving import serving
 from harness.workspaces import digest_env, run_digest
 
 __all__ = ["ws"]  # the fixture, shared with test_publish
@@ -31,43 +29,8 @@ def published(cli: Cli, ws: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def served(published: tuple[Path, Path]) -> Iterator[str]:
     """`digest serve --port 0` in the published workspace; its base URL."""
-    root = published[0]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digestcli", "serve", "--port", "0"],
-        cwd=root,
-        env=digest_env(SECRET["DIGEST_SECRET"]),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stderr is not None
-        url = ""
-        for line in process.stderr:
-            if "listening on " in line:
-                url = line.split("listening on ")[1].split()[0]
-                break
-        assert url, "digest serve did not announce its address"
-        deadline = time.monotonic() + 30
-        with httpx.Client(base_url=url, timeout=5) as http:
-            while True:
-                try:
-                    if http.get("/healthz").text == "ok":
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "digest serve never answered /healthz"
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+    with serving(published[0], SECRET["DIGEST_SECRET"]) as process:
+        yield process.url
 
 
 def test_serve_serves_the_published_site_beside_its_own_routes(

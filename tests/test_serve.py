@@ -9,13 +9,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import queue
 import socket
 import sqlite3
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +31,7 @@ from digestcli.serve.guard import MAX_BODY
 from digestcli.tokens import events_key, sign
 from digestcli.workspace import Workspace
 from fakes import store
+from harness.serving import Served, serving
 from harness.workspaces import REPO, copy_workspace, digest_env, run_digest
 
 SECRET = "serve-test-secret"
@@ -423,71 +420,10 @@ def test_print_events_key(cli: Cli) -> None:
 # ---- a real `digest serve` process on loopback ----------------------------------------------
 
 
-class Served:
-    """A `digest serve` process: its address, and every line it wrote to stderr."""
-
-    def __init__(self, process: subprocess.Popen[str], url: str, lines: queue.Queue[str]) -> None:
-        self.process = process
-        self.url = url
-        self.lines = lines
-
-    def log(self) -> str:
-        """Everything the process has written so far."""
-        seen = []
-        while True:
-            try:
-                seen.append(self.lines.get_nowait())
-            except queue.Empty:
-                return "".join(seen)
-
-
 @pytest.fixture
 def served(root: Path) -> Iterator[Served]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "digestcli", "serve", "--port", "0"],
-        cwd=root,
-        env=digest_env(SECRET),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    assert process.stdout is not None
-    stream = process.stdout
-
-    def pump() -> None:
-        for line in stream:
-            lines.put(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    url, seen = "", list[str]()
-    deadline = time.monotonic() + 30
-    try:
-        while not url:
-            try:
-                line = lines.get(timeout=max(deadline - time.monotonic(), 0.01))
-            except queue.Empty:
-                pytest.fail(f"digest serve did not announce its address: {''.join(seen)}")
-            seen.append(line)
-            if "listening on " in line:
-                url = line.split("listening on ")[1].split()[0]
-        for line in seen:
-            lines.put(line)
-        # The socket listens before the announcement, so this answers as soon as uvicorn runs.
-        with httpx.Client(base_url=url, timeout=5) as http:
-            while http.get("/healthz").text != "ok":
-                assert time.monotonic() < deadline, "digest serve never answered /healthz"
-        yield Served(process, url, lines)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=10)
-        stream.close()
+    with serving(root, SECRET) as process:
+        yield process
 
 
 def test_a_real_serve_unsubscribes_by_one_click_and_keeps_tokens_out_of_its_log(
