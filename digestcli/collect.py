@@ -252,6 +252,11 @@ def pick(workspace: Workspace, numbers: Sequence[int], selector: str | None = No
             f"no collected entry numbered {', '.join(map(str, unknown))}; the last "
             f"`digest collect` numbered 1 to {max(entries)}."
         )
+    twice = sorted({n for n in numbers if numbers.count(n) > 1})
+    if twice:
+        raise UsageError(
+            f"{', '.join(map(str, twice))} given more than once; name each entry once."
+        )
     draft = load_draft(catalog.current_draft(workspace, selector))
     for number in numbers:
         draft.add(entry_item(entries[number]))

@@ -255,6 +255,12 @@ def test_pick_of_an_unknown_number_changes_nothing(
         "error: no collected entry numbered 9; the last `digest collect` numbered 1 to 2."
     )
     assert draft.read_bytes() == before
+    twice = cli("pick", "2", "1", "2")
+    assert (twice.exit_code, twice.stderr) == (
+        2,
+        "error: 2 given more than once; name each entry once.\n",
+    )
+    assert draft.read_bytes() == before
 
 
 def test_pick_before_any_collect(cli: Cli, workspace: Path, draft: Path) -> None:
