@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +18,7 @@ from digestcli.transports.payload import (
     fill_slots,
     header_pairs,
     json_body,
+    json_string,
     plan_merge,
     shared_content,
 )
@@ -231,39 +231,29 @@ class PersonalizationJSON:
     def __call__(self, message: Message, values: Mapping[str, str]) -> str:
         """The JSON of SendGridTransport.personalization(message, values, ...)."""
         keys = self.keys
-        parts = ['{"to":[{"email":', _string(message.to.email)]
+        parts = ['{"to":[{"email":', json_string(message.to.email)]
         if message.to.name:
-            parts += [',"name":', _string(message.to.name)]
+            parts += [',"name":', json_string(message.to.name)]
         parts.append('}],"substitutions":{')
         first = True
         for name, value in values.items():
             key = keys.get(name)
             if key is None:
-                key = keys[name] = _string(self.tag(name)) + ":"
-            parts += [key, _string(value)] if first else [",", key, _string(value)]
+                key = keys[name] = json_string(self.tag(name)) + ":"
+            parts += [key, json_string(value)] if first else [",", key, json_string(value)]
             first = False
         parts.append('},"headers":{')
         first = True
         for header, value in dict(header_pairs(message)).items():
             if not first:
                 parts.append(",")
-            parts += [_string(header), ":", _string(value)]
+            parts += [json_string(header), ":", json_string(value)]
             first = False
         parts.append("}")
         if message.subject != self.subject:
-            parts += [',"subject":', _string(message.subject)]
+            parts += [',"subject":', json_string(message.subject)]
         parts.append(self.tail)
         return "".join(parts)
-
-
-def _string(value: str) -> str:
-    """A value as json_body encodes it: a str straight through the C string encoder."""
-    if type(value) is not str:
-        return json_body(value).decode("utf-8")
-    return _encode_string(value)
-
-
-_encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _address(name: str, email: str) -> dict[str, str]:
