@@ -62,3 +62,19 @@ def test_record_writes_each_rows_own_outcome_whatever_the_order(tmp_path: Path) 
         ("sent", 1, "gap"),
         ("in_flight", 1, None),
     ]
+
+
+def test_a_batch_sent_under_ids_of_its_own_keeps_each_rows_id(tmp_path: Path) -> None:
+    db = store(tmp_path / "digest.db", 6)
+    camp = campaign(db)
+    rows = journal.claim(db, camp.id, 1, 6)
+    ids = ['é "quoted" \\ id', None, "[1]", "", "0", "😀"]
+    order = [2, 0, 5, 1, 4, 3]  # answers need not come in seq order
+    journal.record(
+        db,
+        camp.id,
+        [rows[i] for i in order],
+        [Result("x", ok=True, provider_id=ids[i]) for i in order],
+    )
+    found = states(db, camp.id)
+    assert [found[seq] for seq in range(1, 7)] == [("sent", 1, pid) for pid in ids]
