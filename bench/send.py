@@ -48,6 +48,7 @@ _MAKE_STORE = (
     "import pathlib, sys; from digestcli.db import connect; connect(pathlib.Path(sys.argv[1]))"
 )
 SECRET = "benchmark-secret"
+CITIES = ("Lyon", "Zürich", "São Paulo", "Chengdu")
 RSS_TARGET_MB = 150.0
 RATIO_TARGET = 0.60
 # Where digest reads each provider's API key from.
@@ -107,7 +108,7 @@ def write_workspace(
 
 
 def insert_subscribers(work: Path, count: int, list_name: str = "default") -> None:
-    """Count active subscribers on one list, straight into the store (like tests/fakes.store)."""
+    """Count active subscribers on one list, with a city field, straight into the store."""
     path = work / ".digest" / "digest.db"
     subprocess.run(
         [sys.executable, "-c", _MAKE_STORE, str(path)],
@@ -120,9 +121,21 @@ def insert_subscribers(work: Path, count: int, list_name: str = "default") -> No
     stamp = now()
     db.execute("BEGIN")
     db.execute("INSERT INTO lists (name, created_at) VALUES (?, ?)", (list_name, stamp))
+    # Readers with a name and a custom field, as issue 11's target states.
     db.executemany(
-        "INSERT INTO subscribers (id, email, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-        ((i + 1, f"user{i}@example.org", f"User {i}", stamp, stamp) for i in range(count)),
+        "INSERT INTO subscribers (id, email, name, fields, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (
+                i + 1,
+                f"user{i}@example.org",
+                f"User {i}",
+                json.dumps({"city": CITIES[i % 4]}),
+                stamp,
+                stamp,
+            )
+            for i in range(count)
+        ),
     )
     db.executemany(
         "INSERT INTO memberships (list_id, subscriber_id, created_at) VALUES (1, ?, ?)",

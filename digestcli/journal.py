@@ -257,20 +257,51 @@ def next_batch_number(db: sqlite3.Connection, campaign_id: int) -> int:
 def claim(db: sqlite3.Connection, campaign_id: int, batch: int, size: int) -> list[Delivery]:
     """Move the next pending rows to in_flight under a batch number (committed)."""
     with transaction(db):
+        # The pending seqs come from the covering index deliveries_state. Asked for every
+        # column at once, SQLite (without ANALYZE statistics) walks the primary key past every
+        # row already sent: 1.2 ms for 100 rows halfway through 100,000, against 0.1 ms.
         rows = db.execute(
-            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
-            " WHERE campaign_id = ? AND state = 'pending' ORDER BY seq LIMIT ?",
-            (campaign_id, size),
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE campaign_id = ? AND seq IN"
+            " (SELECT seq FROM deliveries WHERE campaign_id = ? AND state = 'pending'"
+            " ORDER BY seq LIMIT ?) ORDER BY seq",
+            (campaign_id, campaign_id, size),
         ).fetchall()
         if rows:
             # One statement per batch, not one per row: each SQLite step gives up the GIL,
             # which the sending threads then fight over.
-            db.execute(
+            _update_seqs(
+                db,
                 "UPDATE deliveries SET state = 'in_flight', batch = ?, attempts = attempts + 1,"
-                " updated_at = ? WHERE campaign_id = ? AND seq IN (SELECT value FROM json_each(?))",
-                (batch, now(), campaign_id, json.dumps([row[0] for row in rows])),
+                " updated_at = ?",
+                (batch, now()),
+                campaign_id,
+                [row[0] for row in rows],
             )
     return [_delivery(row) for row in rows]
+
+
+def _update_seqs(
+    db: sqlite3.Connection,
+    update: str,
+    values: tuple[object, ...],
+    campaign_id: int,
+    seqs: Sequence[int],
+) -> None:
+    """Run `update ... WHERE` on exactly these rows, in one statement.
+
+    Contiguous seqs (the usual batch) are one primary-key range; others a json_each list.
+    """
+    low, high = min(seqs), max(seqs)
+    if high - low + 1 == len(seqs) == len(set(seqs)):
+        db.execute(
+            f"{update} WHERE campaign_id = ? AND seq BETWEEN ? AND ?",
+            (*values, campaign_id, low, high),
+        )
+    else:
+        db.execute(
+            f"{update} WHERE campaign_id = ? AND seq IN (SELECT value FROM json_each(?))",
+            (*values, campaign_id, json.dumps(list(seqs))),
+        )
 
 
 def in_flight_batches(db: sqlite3.Connection, campaign_id: int) -> list[tuple[int, list[Delivery]]]:
@@ -310,23 +341,56 @@ def record(
         raise ValueError("one result per delivery is required")
     stamp = now()
     with transaction(db):
-        # Row by row on the primary key: an UPDATE ... FROM json_each() would scan the
-        # whole campaign for every row.
-        db.executemany(
-            "UPDATE deliveries SET state = ?, provider_id = ?, error = ?, updated_at = ?"
-            " WHERE campaign_id = ? AND seq = ?",
-            [
-                (
-                    "sent" if r.ok else "failed",
-                    r.provider_id,
-                    None if r.ok else (r.error or "rejected"),
-                    stamp,
-                    campaign_id,
-                    d.seq,
-                )
-                for d, r in zip(deliveries, results, strict=True)
-            ],
-        )
+        seqs = [d.seq for d in deliveries]
+        first = results[0] if results else None
+        low = min(seqs, default=0)
+        contiguous = max(seqs, default=0) - low + 1 == len(seqs) == len(set(seqs))
+        if (
+            first is not None
+            and first.ok
+            and all(r.ok and r.provider_id == first.provider_id for r in results)
+        ):
+            # The usual batch: every row sent under one provider id (SendGrid, Mailgun), in
+            # one statement; row by row it was a tenth of a SendGrid send.
+            _update_seqs(
+                db,
+                "UPDATE deliveries SET state = 'sent', provider_id = ?, error = NULL,"
+                " updated_at = ?",
+                (first.provider_id, stamp),
+                campaign_id,
+                seqs,
+            )
+        elif first is not None and contiguous and all(r.ok for r in results):
+            # Every row sent, each with its own id (Postmark, Resend): one statement over the
+            # seq range, each row's id picked from a JSON array by its place in the range
+            # (4.6 us a row against 7.6 row by row, 500 a batch).
+            ids: list[str | None] = [None] * len(seqs)
+            for seq, result in zip(seqs, results, strict=True):
+                ids[seq - low] = result.provider_id
+            db.execute(
+                "UPDATE deliveries SET state = 'sent', error = NULL, updated_at = ?,"
+                " provider_id = json_extract(?, '$[' || (seq - ?) || ']')"
+                " WHERE campaign_id = ? AND seq BETWEEN ? AND ?",
+                (stamp, json.dumps(ids), low, campaign_id, low, low + len(seqs) - 1),
+            )
+        else:
+            # Row by row on the primary key: an UPDATE ... FROM json_each() would scan the
+            # whole campaign for every row.
+            db.executemany(
+                "UPDATE deliveries SET state = ?, provider_id = ?, error = ?, updated_at = ?"
+                " WHERE campaign_id = ? AND seq = ?",
+                [
+                    (
+                        "sent" if r.ok else "failed",
+                        r.provider_id,
+                        None if r.ok else (r.error or "rejected"),
+                        stamp,
+                        campaign_id,
+                        d.seq,
+                    )
+                    for d, r in zip(deliveries, results, strict=True)
+                ],
+            )
         bounced = [
             (stamp, d.subscriber_id)
             for d, r in zip(deliveries, results, strict=True)

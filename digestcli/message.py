@@ -91,6 +91,19 @@ def make_message_id(domain: str, seed: str | None = None) -> str:
     return f"<{hashlib.sha256(seed.encode()).hexdigest()[:32]}@{domain}>"
 
 
+def unsubscribe_headers(url: str, token: str, mailto: str | None) -> tuple[tuple[str, str], ...]:
+    """A list send's List-Unsubscribe (the link, and a mailto if configured) and its -Post."""
+    targets = f"<{url}>"
+    if mailto:
+        safe = _URL_SAFE.fullmatch(token)  # the usual case; quote() is slow per recipient
+        subject = f"unsubscribe%20{token}" if safe else quote(f"unsubscribe {token}")
+        targets += f", <mailto:{mailto}?subject={subject}>"
+    return (
+        ("List-Unsubscribe", targets),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    )
+
+
 def build_message(
     content: Content,
     recipient: Recipient,
@@ -106,15 +119,9 @@ def build_message(
     In provider mode the provider adds the headers and its own link, so neither comes from here.
     """
     url = None if unsubscribe.by_provider else unsubscribe_url(unsubscribe.url, token)
-    headers: list[tuple[str, str]] = []
+    headers: tuple[tuple[str, str], ...] = ()
     if list_send and not test and url is not None:
-        targets = [f"<{url}>"]
-        if unsubscribe.mailto:
-            safe = _URL_SAFE.fullmatch(token)  # the usual case; quote() is slow per recipient
-            subject = f"unsubscribe%20{token}" if safe else quote(f"unsubscribe {token}")
-            targets.append(f"<mailto:{unsubscribe.mailto}?subject={subject}>")
-        headers.append(("List-Unsubscribe", ", ".join(targets)))
-        headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        headers = unsubscribe_headers(url, token, unsubscribe.mailto)
     subject = (TEST_PREFIX if test else "") + content.subject
     check_header("Subject", subject)
     check_header("To", recipient.email)
@@ -125,7 +132,7 @@ def build_message(
         subject=subject,
         message_id=message_id or make_message_id(sender_domain(content.from_addr)),
         values=recipient_values(recipient, url),
-        headers=tuple(headers),
+        headers=headers,
     )
 
 

@@ -20,7 +20,15 @@ from digestcli.errors import (
     TemporaryFailure,
 )
 from digestcli.journal import Campaign, Delivery
-from digestcli.message import build_message, make_message_id, sender_domain
+from digestcli.message import (
+    build_message,
+    check_header,
+    make_message_id,
+    recipient_values,
+    sender_domain,
+    unsubscribe_headers,
+    unsubscribe_url,
+)
 from digestcli.models import BatchKey, Content, Message, Recipient, Result
 from digestcli.ratelimit import RateLimiter
 from digestcli.retry import RetryPolicy, Tries
@@ -81,6 +89,64 @@ def campaign_message(
     )
 
 
+class CampaignMessages:
+    """Builds a campaign's messages, one per row: campaign_message, less its per-reader setup.
+
+    What every reader shares (the domain, the subject's check, the unsubscribe settings) is
+    worked out once; each message equals campaign_message's for the same row, except that
+    message_ids=False (a provider that sets its own, Mailgun) leaves its Message-ID empty.
+    """
+
+    def __init__(
+        self,
+        content: Content,
+        campaign: Campaign,
+        *,
+        secret: bytes,
+        unsubscribe: Unsubscribe,
+        message_ids: bool = True,
+    ) -> None:
+        self.content = content
+        self.campaign = campaign
+        self.secret = secret
+        self.unsubscribe = unsubscribe
+        self.domain = sender_domain(content.from_addr) if message_ids else ""
+        # A subject with a line break fails each message, as build_message does.
+        subject = content.subject
+        self.subject_ok = "\r" not in subject and "\n" not in subject
+
+    def __call__(self, delivery: Delivery) -> Message:
+        """The row's message, identical on every attempt and after a restart."""
+        recipient = delivery.recipient
+        content, campaign, unsubscribe = self.content, self.campaign, self.unsubscribe
+        if not self.subject_ok:
+            check_header("Subject", content.subject)
+        check_header("To", recipient.email)
+        check_header("To", recipient.name)
+        url = None
+        headers: tuple[tuple[str, str], ...] = ()
+        if not unsubscribe.by_provider:  # else the provider's link: no token, no headers
+            if campaign.nonce:
+                ref = journal.reference(campaign, delivery.seq)
+                token = sign_reference(ref, campaign.list, self.secret)
+            else:
+                token = sign(recipient.email, campaign.list, self.secret)
+            url = unsubscribe_url(unsubscribe.url, token)
+            headers = unsubscribe_headers(url, token, unsubscribe.mailto)
+        message_id = ""
+        if self.domain:
+            seed = f"{campaign.key}\n{recipient.email.lower()}"
+            message_id = make_message_id(self.domain, seed)
+        return Message(
+            content=content,
+            to=recipient,
+            subject=content.subject,
+            message_id=message_id,
+            values=recipient_values(recipient, url),
+            headers=headers,
+        )
+
+
 class Sender:
     """Sends a campaign's pending rows through a transport, keeping the journal true."""
 
@@ -120,6 +186,13 @@ class Sender:
         self._lock = threading.Lock()
         self.batch_size = transports.batch_size
         self.idempotent = transports.capabilities.idempotent
+        self._messages = CampaignMessages(
+            content,
+            campaign,
+            secret=secret,
+            unsubscribe=unsubscribe,
+            message_ids=transports.capabilities.message_ids,
+        )
 
     # ----- workers ---------------------------------------------------------------------------
     def _transport(self) -> Transport:
@@ -134,15 +207,7 @@ class Sender:
 
     def message_for(self, delivery: Delivery) -> Message:
         """One recipient's message, identical on every attempt and after a restart."""
-        return campaign_message(
-            self.content,
-            delivery.recipient,
-            campaign_key=self.campaign.key,
-            list_name=self.campaign.list,
-            secret=self.secret,
-            unsubscribe=self.unsubscribe,
-            reference=journal.reference(self.campaign, delivery.seq) if self.campaign.nonce else "",
-        )
+        return self._messages(delivery)
 
     def deliver(self, batch: int, deliveries: Sequence[Delivery]) -> Outcome:
         """Send one batch with retries; never raises, always accounts for every row."""
@@ -184,7 +249,7 @@ class Sender:
                     break
                 first = False
                 self.limiter.acquire(len(rows))
-                messages = [self.message_for(d) for d in rows]
+                messages = list(map(self._messages, rows))
                 try:
                     results = transport.send_batch(messages, batch_key=key)
                 except TemporaryFailure as exc:

@@ -31,6 +31,9 @@ class Capabilities:
     unsubscribe_placeholder: str | None = None
     # The [transport] key provider mode also needs (SendGrid's unsubscribe group).
     unsubscribe_setting: str | None = None
+    # The request carries each message's Message-ID; when not (the provider sets its own),
+    # a send leaves it empty rather than hash one per reader.
+    message_ids: bool = True
 
     @property
     def provider_unsubscribe(self) -> bool:

@@ -81,7 +81,10 @@ class MailgunTransport(HTTPTransport):
     # With unsubscribe tracking on for the domain, Mailgun replaces %unsubscribe_url% with a
     # link that unsubscribes the reader from the whole domain (its "tracking messages" guide).
     capabilities = Capabilities(
-        max_batch=1000, substitution=True, unsubscribe_placeholder="%unsubscribe_url%"
+        max_batch=1000,
+        substitution=True,
+        unsubscribe_placeholder="%unsubscribe_url%",
+        message_ids=False,
     )
     provider = "Mailgun"
     secret_env = "DIGEST_MAILGUN_API_KEY"

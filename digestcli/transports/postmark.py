@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from digestcli.errors import AmbiguousFailure, PermanentFailure
@@ -10,7 +10,13 @@ from digestcli.message import to_header
 from digestcli.models import BatchKey, Message, Result
 from digestcli.transports.base import Capabilities
 from digestcli.transports.http import HTTPTransport
-from digestcli.transports.payload import Body, batch_labels, header_pairs
+from digestcli.transports.payload import (
+    Body,
+    batch_labels,
+    header_pairs,
+    json_members,
+    json_string,
+)
 
 # Postmark's documented ceiling for one /email/batch request.
 MAX_REQUEST_BYTES = 50 * 1000 * 1000
@@ -71,15 +77,41 @@ class PostmarkTransport(HTTPTransport):
     def body(self, messages: Sequence[Message], batch_key: BatchKey | None) -> Body:
         """The JSON request body of a batch (message bodies encoded via a per-issue cache)."""
         campaign, batch = batch_labels(batch_key)
+        encode = self.item_json(messages[0], campaign, batch)
         return self.encoder.body(
             [
-                (
-                    self.payload(message, campaign, batch, bodies=False),
-                    self.encoder.parts(message, "HtmlBody", "TextBody"),
-                )
+                (encode(message), self.encoder.parts(message, "HtmlBody", "TextBody"))
                 for message in messages
             ]
         )
+
+    def item_json(self, first: Message, campaign: str, batch: str) -> Callable[[Message], str]:
+        """Encodes payload(message, ..., bodies=False) as JSON text, as json_body would.
+
+        What every message of the batch shares is encoded once: building and encoding a
+        dict per message was half of a Postmark body's time.
+        """
+        shared = self.payload(first, campaign, batch, bodies=False)
+        head = f'{{"From":{json_string(shared.pop("From"))},"To":'
+        stream = f',"MessageStream":{json_string(shared["MessageStream"])},"Headers":['
+        for name in ("To", "Subject", "MessageStream", "Headers"):
+            del shared[name]
+        rest = json_members(shared)
+        tail = f"],{rest}}}" if rest else "]}"
+        content = first.content
+
+        def encode(message: Message) -> str:
+            if message.content is not content:  # not one rendered issue: no shared parts
+                return f"{{{json_members(self.payload(message, campaign, batch, bodies=False))}}}"
+            headers = ",".join(
+                f'{{"Name":{json_string(name)},"Value":{json_string(value)}}}'
+                for name, value in header_pairs(message)
+            )
+            to = json_string(to_header(message.to))
+            subject = json_string(message.subject)
+            return f'{head}{to},"Subject":{subject}{stream}{headers}{tail}'
+
+        return encode
 
     def request_bytes(
         self, messages: Sequence[Message], *, batch_key: BatchKey | None = None

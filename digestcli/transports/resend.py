@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -14,7 +14,14 @@ from digestcli.message import to_header
 from digestcli.models import BatchKey, Message, Result
 from digestcli.transports.base import Capabilities
 from digestcli.transports.http import HTTPTransport, parse_seconds
-from digestcli.transports.payload import Body, batch_labels, header_pairs
+from digestcli.transports.payload import (
+    Body,
+    batch_labels,
+    header_pairs,
+    json_body,
+    json_members,
+    json_string,
+)
 
 # Resend tag names and values: ASCII letters, digits, underscore and dash, at most 256.
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -87,15 +94,35 @@ class ResendTransport(HTTPTransport):
     def body(self, messages: Sequence[Message], batch_key: BatchKey | None) -> Body:
         """The JSON request body of a batch (message bodies encoded via a per-issue cache)."""
         campaign, _ = batch_labels(batch_key)
+        encode = self.item_json(messages[0], campaign)
         return self.encoder.body(
-            [
-                (
-                    self.payload(message, campaign, bodies=False),
-                    self.encoder.parts(message, "html", "text"),
-                )
-                for message in messages
-            ]
+            [(encode(message), self.encoder.parts(message, "html", "text")) for message in messages]
         )
+
+    def item_json(self, first: Message, campaign: str) -> Callable[[Message], str]:
+        """Encodes payload(message, campaign, bodies=False) as JSON text, as json_body would.
+
+        What every message of the batch shares is encoded once: building and encoding a
+        dict per message was a third of a Resend body's time.
+        """
+        content = first.content
+        head = f'{{"from":{json_string(content.from_addr)},"to":['
+        reply_to = f',"reply_to":{json_string(content.reply_to)}' if content.reply_to else ""
+        tags = self.payload(first, campaign, bodies=False).get("tags")
+        tail = f',"tags":{json_body(tags).decode("utf-8")}}}' if tags else "}"
+
+        def encode(message: Message) -> str:
+            if message.content is not content:  # not one rendered issue: no shared parts
+                return f"{{{json_members(self.payload(message, campaign, bodies=False))}}}"
+            headers = ",".join(
+                f"{json_string(name)}:{json_string(value)}"
+                for name, value in dict(header_pairs(message)).items()
+            )
+            to = json_string(to_header(message.to))
+            subject = json_string(message.subject)
+            return f'{head}{to}],"subject":{subject}{reply_to},"headers":{{{headers}}}{tail}'
+
+        return encode
 
     def request_bytes(
         self, messages: Sequence[Message], *, batch_key: BatchKey | None = None
