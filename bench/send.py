@@ -82,7 +82,7 @@ def write_workspace(
     """A workspace: the repository's templates and draft, a digest.toml aimed at base_url."""
     # [sending] requests_per_second = 0 means the provider's documented default (Resend: 2/s)
     # and no value means "none", so the way to lift every limit is TOML's `inf`.
-    shutil.copytree(REPO / "templates", work / "templates")
+    shutil.copytree(templates(), work / "templates")
     shutil.copytree(REPO / "drafts", work / "drafts")
     original = tomllib.loads((REPO / "digest.toml").read_text(encoding="utf-8"))
     transport: dict[str, object] = {"kind": kind, "base_url": base_url}
@@ -159,6 +159,11 @@ def digest_env(kind: str) -> dict[str, str]:
         "NO_PROXY": "127.0.0.1",
     }
     return code_env(env)
+
+
+def templates() -> Path:
+    """The templates of the digest measured: a theme may use what only its own code knows."""
+    return (CODE[0] if CODE else REPO) / "templates"
 
 
 def code_env(env: dict[str, str]) -> dict[str, str]:

@@ -33,7 +33,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from send import CODE, REPO, SECRET, code_env, insert_subscribers, journal_states, run_child
+from send import (
+    CODE,
+    REPO,
+    SECRET,
+    code_env,
+    insert_subscribers,
+    journal_states,
+    run_child,
+    templates,
+)
 from smtpsink import SinkProcess
 
 from digestcli.config import load_settings
@@ -49,7 +58,7 @@ CPU_TARGET_MS = 0.5
 
 def write_workspace(work: Path, port: int, concurrency: int) -> None:
     """The repository's templates and draft, a digest.toml aimed at the sink."""
-    shutil.copytree(REPO / "templates", work / "templates")
+    shutil.copytree(templates(), work / "templates")
     shutil.copytree(REPO / "drafts", work / "drafts")
     original = tomllib.loads((REPO / "digest.toml").read_text(encoding="utf-8"))
     pub, unsub = original["publication"], original["unsubscribe"]
