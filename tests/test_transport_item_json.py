@@ -14,19 +14,8 @@ from digestcli.transports.payload import batch_labels
 from digestcli.transports.postmark import PostmarkTransport
 from digestcli.transports.resend import ResendTransport
 from harness.providers import UNSUBSCRIBE, make_content
+from harness.readers import readers as _readers
 
-_text = st.text(max_size=12)
-_names = _text.filter(lambda name: "\r" not in name and "\n" not in name)  # no header breaks
-_readers = st.lists(
-    st.builds(
-        Recipient,
-        st.from_regex(r"[a-z0-9.+]{1,8}@example\.(org|net)", fullmatch=True),
-        _names,
-        st.dictionaries(st.sampled_from(["city", "plan"]), _text, max_size=2),
-    ),
-    min_size=1,
-    max_size=6,
-)
 _keys = st.sampled_from([None, BatchKey("issue-12", "3", "n0"), BatchKey('é "q" ' * 20, "1")])
 
 

@@ -13,19 +13,8 @@ from digestcli.models import BatchKey, Recipient
 from digestcli.transports.payload import json_body
 from digestcli.transports.sendgrid import SendGridTransport
 from harness.providers import UNSUBSCRIBE, make_content
+from harness.readers import readers as _readers
 
-_text = st.text(max_size=12)
-_names = _text.filter(lambda name: "\r" not in name and "\n" not in name)  # no header breaks
-_readers = st.lists(
-    st.builds(
-        Recipient,
-        st.from_regex(r"[a-z0-9.+]{1,8}@example\.(org|net)", fullmatch=True),
-        _names,
-        st.dictionaries(st.sampled_from(["city", "plan"]), _text, max_size=2),
-    ),
-    min_size=1,
-    max_size=6,
-)
 _NONCE = re.compile(rb"-([0-9a-f]{16})-")
 
 
