@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from digestcli.events import Event
+from digestcli.postmark_answers import SUPPRESSIONS, bounce_kind
 from digestcli.serve.hookkit import (
     WebhookRefused,
     address,
@@ -23,14 +24,6 @@ from digestcli.serve.hookkit import (
 )
 
 KEY = "DIGEST_WEBHOOK_PASSWORD"
-
-# Bounce `Type`s (Postmark's bounce-type list) that say the address is dead or failed for now;
-# the rest (auto-replies, DMARC, template errors, ...) say nothing about the reader.
-HARD = frozenset({"HardBounce", "BadEmailAddress"})
-SOFT = frozenset({"SoftBounce", "Transient", "DnsError", "Blocked", "SpamNotification"})
-# SubscriptionChange `SuppressionReason` -> kind; ManualSuppression (the reader's own
-# unsubscribe, or one made by the sender) and anything new are unsubscribes.
-SUPPRESSIONS = {"HardBounce": "bounce", "SpamComplaint": "complaint"}
 
 
 def read(
@@ -65,7 +58,7 @@ def _event(record_type: str, record: dict[str, Any], now: float) -> Event | None
         if record_type == "SpamComplaint":
             kind = "complaint"
         else:
-            kind_or_none = _bounce_kind(optional_text(record, "Type"), record.get("Inactive"))
+            kind_or_none = bounce_kind(optional_text(record, "Type"), record.get("Inactive"))
             if kind_or_none is None:
                 return None
             kind = kind_or_none
@@ -88,6 +81,7 @@ def _event(record_type: str, record: dict[str, Any], now: float) -> Event | None
         # No event ID here: who, when and on which message make one that a retry repeats.
         return Event(
             "postmark",
+            # Anything new is an unsubscribe too: the reader's address is suppressed.
             SUPPRESSIONS.get(reason, "unsubscribe"),
             email,
             at=at,
@@ -105,18 +99,6 @@ def _event(record_type: str, record: dict[str, Any], now: float) -> Event | None
             detail=short(record.get("Details")),
             source_id=f"delivery:{message_id}:{email}",
         )
-    return None
-
-
-def _bounce_kind(bounce_type: str, inactive: object) -> str | None:
-    """bounce when the address is dead (or Postmark deactivated it), soft_bounce for now."""
-    if bounce_type == "Unsubscribe":
-        # A reader's reply asking to be removed, which Postmark files as a bounce.
-        return "unsubscribe"
-    if bounce_type in HARD or inactive is True:
-        return "bounce"
-    if bounce_type in SOFT:
-        return "soft_bounce"
     return None
 
 

@@ -6,19 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from digestcli.events import Event
+from digestcli.postmark_answers import SUPPRESSIONS, bounce_kind
 from digestcli.sync.base import Fetcher, day_before, from_iso
 
 # The bounces endpoint's largest page, and how deep count + offset may reach.
 PAGE = 500
 DEPTH = 10_000
-# A reader's own unsubscribe is a ManualSuppression (Origin Recipient); any manual one stops mail.
-SUPPRESSION = {
-    "HardBounce": "bounce",
-    "SpamComplaint": "complaint",
-    "ManualSuppression": "unsubscribe",
-}
-# Bounce types that are temporary: counted towards [bounces] soft_limit.
-SOFT = frozenset({"SoftBounce", "Transient", "DnsError", "Blocked"})
 
 
 class PostmarkFetcher(Fetcher):
@@ -34,7 +27,8 @@ class PostmarkFetcher(Fetcher):
             stream = self.api.transport.settings.message_stream or "broadcast"
             answer = self.api.get(f"/message-streams/{stream}/suppressions/dump", since)
             entries = answer["Suppressions"]
-            events = [self.suppression(e) for e in entries if e["SuppressionReason"] in SUPPRESSION]
+            known = [e for e in entries if e["SuppressionReason"] in SUPPRESSIONS]
+            events = [self.suppression(e) for e in known]
             yield [e for e in events if mark is None or e.at >= mark]
             return
         offset = 0
@@ -54,7 +48,7 @@ class PostmarkFetcher(Fetcher):
         created = str(entry["CreatedAt"])
         return Event(
             source=self.provider,
-            kind=SUPPRESSION[reason],
+            kind=SUPPRESSIONS[reason],
             email=email,
             at=from_iso(created),
             detail=f"{reason} ({entry.get('Origin') or 'unknown origin'})",
@@ -64,13 +58,8 @@ class PostmarkFetcher(Fetcher):
     def bounce(self, entry: dict[str, Any]) -> Event | None:
         """One bounce as an event, or None for types that say nothing about the address."""
         kind = str(entry.get("Type") or "")
-        if kind == "SpamComplaint":
-            event_kind = "complaint"
-        elif entry.get("Inactive") or kind in ("HardBounce", "BadEmailAddress"):
-            event_kind = "bounce"
-        elif kind in SOFT:
-            event_kind = "soft_bounce"
-        else:
+        event_kind = bounce_kind(kind, entry.get("Inactive"))
+        if event_kind is None:
             return None
         return Event(
             source=self.provider,
