@@ -181,10 +181,7 @@ class HTTPTransport(Transport):
                 "nothing was sent."
             ) from exc
         except httpx.UnsupportedProtocol as exc:
-            raise ConfigError(
-                f"[transport] base_url `{self.base_url}` must start with https:// or http://; "
-                "fix it in digest.toml."
-            ) from exc
+            raise self.bad_base_url() from exc
         except httpx.TransportError as exc:
             # ReadTimeout, RemoteProtocolError, ReadError, WriteError, WriteTimeout: some or
             # all of the request went out, so the provider may have accepted it.
@@ -201,6 +198,13 @@ class HTTPTransport(Transport):
             raise error
         return response
 
+    def bad_base_url(self) -> ConfigError:
+        """The error for a base_url httpx cannot speak to."""
+        return ConfigError(
+            f"[transport] base_url `{self.base_url}` must start with https:// or http://; "
+            "fix it in digest.toml."
+        )
+
     def get_json(self, path: str, params: Mapping[str, str | int]) -> Any:
         """GET a JSON document from the API; failures become digest's errors, as for post().
 
@@ -210,10 +214,7 @@ class HTTPTransport(Transport):
         try:
             response = client.get(path, params=dict(params))
         except httpx.UnsupportedProtocol as exc:
-            raise ConfigError(
-                f"[transport] base_url `{self.base_url}` must start with https:// or http://; "
-                "fix it in digest.toml."
-            ) from exc
+            raise self.bad_base_url() from exc
         except httpx.TransportError as exc:
             raise TemporaryFailure(
                 f"could not read from {self.provider} at {self.base_url} ({self.describe(exc)})."
