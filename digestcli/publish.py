@@ -112,11 +112,11 @@ class WebRenderer:
 
         return render_template(self.env, name, context, self.root).encode("utf-8")
 
-    def issue_page(self, issue: Issue, links: Links, *, entry: bool) -> tuple[bytes, str | None]:
-        """The issue's web version (the email's template, for nobody) and its feed content."""
-        from digestcli.render import HTML_TEMPLATE, issue_view
+    def context(self, issue: Issue, links: Links) -> dict[str, Any]:
+        """What an issue's page and its feed content are rendered from; its Markdown once."""
+        from digestcli.render import issue_view
 
-        context = {
+        return {
             "issue": issue_view(issue, text=False),
             "publication": self.settings.publication,
             "web_url": links.page,
@@ -126,8 +126,16 @@ class WebRenderer:
             "subscriber": _Nobody(),
             "unsubscribe_url": "",
         }
-        page = self._render(HTML_TEMPLATE, context)
-        return page, self._render(ENTRY, context).decode("utf-8") if entry else None
+
+    def issue_page(self, context: Mapping[str, Any]) -> bytes:
+        """The issue's web version: the email's template, for nobody."""
+        from digestcli.render import HTML_TEMPLATE
+
+        return self._render(HTML_TEMPLATE, context)
+
+    def entry(self, context: Mapping[str, Any]) -> str:
+        """The issue's content in the feed."""
+        return self._render(ENTRY, context).decode("utf-8")
 
     def index(self, pages: tuple[Page, ...], links: Links) -> bytes:
         """The front page: every issue, newest first."""
@@ -178,7 +186,9 @@ def build_site(workspace: Workspace, settings: Settings, out: Path) -> Site:
     cached: dict[str, Cached] = {}
     skipped: list[str] = []
     taken = {s.slug for s in sent if s.slug}
-    for found in sent:
+    # Where in `sent` the issues the feed can hold begin (it holds the newest it finds).
+    newest = len(sent) - settings.archive.feed_entries
+    for number, found in enumerate(sent):
         path = workspace.drafts_dir / found.draft
         try:
             data = path.read_bytes()
@@ -198,9 +208,17 @@ def build_site(workspace: Workspace, settings: Settings, out: Path) -> Site:
         about = cache.hit(slug, key, out / name)
         if about is None:
             issue = load_draft(path).issue
-            files[name], _ = renderer.issue_page(issue, links, entry=False)
+            context = renderer.context(issue, links)
+            files[name] = renderer.issue_page(context)
             about = Cached(
-                key, sha(files[name]), issue.title, issue.preheader, issue.date, issue.number
+                key,
+                sha(files[name]),
+                issue.title,
+                issue.preheader,
+                issue.date,
+                issue.number,
+                # One of the newest issues, so in the feed: its content from the same context.
+                renderer.entry(context) if number >= newest else None,
             )
         else:
             kept.append(name)
@@ -214,8 +232,7 @@ def build_site(workspace: Workspace, settings: Settings, out: Path) -> Site:
             cached[page.slug] = replace(cached[page.slug], entry=None)
             continue
         if content is None:
-            issue = load_draft(page.draft).issue
-            content = renderer.issue_page(issue, page.links, entry=True)[1] or ""
+            content = renderer.entry(renderer.context(load_draft(page.draft).issue, page.links))
             cached[page.slug] = replace(cached[page.slug], entry=content)
         entries.append(
             Entry(
@@ -227,8 +244,7 @@ def build_site(workspace: Workspace, settings: Settings, out: Path) -> Site:
                 content_html=content,
             )
         )
-    front = Links(site=root, page=root, feed=root + FEED)
-    files[INDEX] = renderer.index(tuple(pages), front)
+    files[INDEX] = renderer.index(tuple(pages), Links(site=root, page=root, feed=root + FEED))
     name = settings.publication.name
     files[FEED] = atom(Feed(name, root, root + FEED, name, entries))
     return Site(files, tuple(kept), tuple(pages), tuple(skipped), cache, cached)
