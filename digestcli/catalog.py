@@ -108,11 +108,11 @@ def _select(workspace: Workspace, selector: str) -> Path:
     )
 
 
-def slugify(title: str) -> str:
-    """A file-name-safe slug of a title."""
+def slugify(title: str, limit: int = 60) -> str:
+    """A file-name- and URL-safe slug of a title, at most `limit` characters."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    return slug[:60].rstrip("-") or "issue"
+    return slug[:limit].rstrip("-") or "issue"
 
 
 def create_draft(

@@ -17,7 +17,7 @@ from digestcli.feed import Entry, Feed, atom
 from digestcli.fsutil import write_atomic
 from digestcli.models import Issue
 from digestcli.publish_cache import Cached, PageCache, fingerprint, page_key, sha
-from digestcli.publish_links import page_path, page_url, site_dir, site_url, slug_for
+from digestcli.publish_links import page_path, page_url, site_dir, site_url, slug_for, unique
 from digestcli.workspace import Workspace, default_templates
 
 INDEX = "index.html"
@@ -200,7 +200,7 @@ def build_site(workspace: Workspace, settings: Settings, out: Path) -> Site:
             continue
         slug = found.slug if found.slug and _SLUG.fullmatch(found.slug) else None
         if slug is None:
-            slug = _unique(slug_for(found.draft), taken)
+            taken.add(slug := unique(slug_for(found.draft), taken.__contains__))
         links = Links(site=root, page=page_url(root, slug), feed=root + FEED)
         entry_id = found.web_url or links.page
         key = page_key(shared, data, slug, found.sent_at, entry_id, root)
@@ -248,14 +248,6 @@ def build_site(workspace: Workspace, settings: Settings, out: Path) -> Site:
     name = settings.publication.name
     files[FEED] = atom(Feed(name, root, root + FEED, name, entries))
     return Site(files, tuple(kept), tuple(pages), tuple(skipped), cache, cached)
-
-
-def _unique(slug: str, taken: set[str]) -> str:
-    candidate, n = slug, 2
-    while candidate in taken:
-        candidate, n = f"{slug}-{n}", n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def _differs(path: Path, data: bytes) -> bool:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
-import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 from digestcli import journal
+from digestcli.catalog import slugify
 from digestcli.config import Settings
 from digestcli.db import read_only
 from digestcli.workspace import Workspace
@@ -18,10 +18,15 @@ DEFAULT_OUT = "site"
 
 def slug_for(draft_name: str) -> str:
     """A URL-safe folder name from a draft's file name (2026-11-30-week-48.md: its stem)."""
-    stem = draft_name[:-3] if draft_name.endswith(".md") else draft_name
-    plain = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
-    return slug[:80].rstrip("-") or "issue"
+    return slugify(draft_name.removesuffix(".md"), limit=80)
+
+
+def unique(slug: str, taken: Callable[[str], bool]) -> str:
+    """slug, or slug-2, slug-3... : the first that `taken` does not claim."""
+    candidate, n = slug, 2
+    while taken(candidate):
+        candidate, n = f"{slug}-{n}", n + 1
+    return candidate
 
 
 def site_url(web_url: str) -> str:
@@ -46,10 +51,7 @@ def site_dir(workspace: Workspace, settings: Settings) -> Path:
 
 def new_link(db: sqlite3.Connection, draft_name: str, settings: Settings) -> journal.IssueLink:
     """The slug and page URL a draft's first campaign fixes: its file stem, made unique."""
-    base = slug_for(draft_name)
-    slug, n = base, 2
-    while journal.slug_taken(db, slug, draft_name):
-        slug, n = f"{base}-{n}", n + 1
+    slug = unique(slug_for(draft_name), lambda s: journal.slug_taken(db, s, draft_name))
     web_url = settings.publication.web_url
     return journal.IssueLink(slug, page_url(web_url, slug) if web_url else None)
 
