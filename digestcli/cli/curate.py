@@ -141,11 +141,12 @@ def collect(
     env = state(ctx).env
     workspace = state(ctx).workspace()
     cutoff = core.parse_since(since) if since else None
-    urls = workspace.settings().feeds.urls
-    with _progress(env, len(urls)) as advance:
+    settings = workspace.settings().feeds  # digest.toml read once for the whole command
+    with _progress(env, len(settings.urls)) as advance:
         report = core.collect(
             workspace,
-            options_for(workspace.settings().feeds),
+            settings.urls,
+            options_for(settings),
             since=cutoff,
             draft=draft,
             on_fetched=advance,
