@@ -70,6 +70,7 @@ def parse_since(text: str) -> str:
 
 def collect(
     workspace: Workspace,
+    urls: Sequence[str],
     options: FetchOptions,
     *,
     since: str | None = None,
@@ -77,13 +78,12 @@ def collect(
     transport: httpx.BaseTransport | None = None,
     on_fetched: Callable[[str], None] | None = None,
 ) -> Report:
-    """Fetch every followed feed at once, number the entries worth offering, keep the list.
+    """Fetch the followed feeds at once, number the entries worth offering, keep the list.
 
     Entries are offered when newer than `since`, or than the last finished send; links in the
     current draft or a recent sent issue are not offered again. A failing feed is reported
     and the rest go on. The numbered list replaces the last one, for `digest pick`.
     """
-    urls = list(workspace.settings().feeds.urls)
     if not urls:
         raise UsageError(
             "no feeds to collect from; follow one with `digest feeds add URL` "

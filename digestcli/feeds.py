@@ -99,9 +99,8 @@ def remove_url(workspace: Workspace, url: str) -> None:
             feedstore.forget(db, url)
 
 
-def listing(workspace: Workspace) -> list[FeedState]:
-    """Every followed feed with what is known of it, in digest.toml's order."""
-    urls = followed(workspace)
+def listing(workspace: Workspace, urls: Iterable[str]) -> list[FeedState]:
+    """Each of these followed feeds (digest.toml's urls) with what is known of it, in order."""
     known: dict[str, FeedState] = {}
     if workspace.db_path.exists():
         with opened(workspace.db_path) as db:

@@ -77,7 +77,8 @@ def feeds_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the feeds followed, with their title, last check and last error."""
     from digestcli import feeds
 
-    listed = feeds.listing(state(ctx).workspace())
+    workspace = state(ctx).workspace()
+    listed = feeds.listing(workspace, feeds.followed(workspace))
     if as_json:
         _dump([feed.as_dict() for feed in listed])
         return
@@ -112,8 +113,9 @@ def feeds_export(ctx: typer.Context) -> None:
     from digestcli import feeds
 
     workspace = state(ctx).workspace()
-    name = workspace.settings().publication.name
-    out(feeds.opml(feeds.listing(workspace), f"{name}: feeds"))
+    settings = workspace.settings()  # digest.toml read once: the name and the feeds
+    listed = feeds.listing(workspace, settings.feeds.urls)
+    out(feeds.opml(listed, f"{settings.publication.name}: feeds"))
 
 
 @app.command()
@@ -141,11 +143,12 @@ def collect(
     env = state(ctx).env
     workspace = state(ctx).workspace()
     cutoff = core.parse_since(since) if since else None
-    urls = workspace.settings().feeds.urls
-    with _progress(env, len(urls)) as advance:
+    settings = workspace.settings().feeds  # digest.toml read once for the whole command
+    with _progress(env, len(settings.urls)) as advance:
         report = core.collect(
             workspace,
-            options_for(workspace.settings().feeds),
+            settings.urls,
+            options_for(settings),
             since=cutoff,
             draft=draft,
             on_fetched=advance,
