@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -93,6 +94,19 @@ def state(ctx: click.Context) -> State:
 def out(text: str = "") -> None:
     """Write data to stdout."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def out_json(data: Any) -> None:
+    """Data for scripts on stdout: indented JSON, non-ASCII kept."""
+    out(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+# The options several commands share.
+DraftOption = Annotated[
+    str | None,
+    typer.Option("--draft", "-d", help="Draft path, file name or number (default: newest unsent)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def info(text: str) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from digestcli.cli.app import app, info, out, state
+from digestcli.cli.app import DraftOption, JsonOption, app, info, out, out_json, state
 from digestcli.errors import ExitStatus
 
 # The checks render the issue (Jinja2, premailer) and resolve links (httpx): both are imported
@@ -17,16 +16,11 @@ from digestcli.errors import ExitStatus
 @app.command()
 def check(
     ctx: typer.Context,
-    draft: Annotated[
-        str | None,
-        typer.Option(
-            "--draft", "-d", help="Draft path, file name or number (default: newest unsent)."
-        ),
-    ] = None,
+    draft: DraftOption = None,
     no_links: Annotated[
         bool, typer.Option("--no-links", help="Do not resolve links over the network.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the current draft before sending: errors exit with status 4, warnings do not."""
     from digestcli.catalog import current_draft
@@ -43,7 +37,7 @@ def check(
         info(f"Checking {path.name}, links included (--no-links skips them)...")
     findings = check_draft(workspace, path, st.env, links=options)
     if as_json:
-        out(json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2))
+        out_json([f.as_dict() for f in findings])
     else:
         for finding in findings:
             out(format_finding(finding))

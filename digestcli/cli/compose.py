@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,17 +9,11 @@ from typing import Annotated, Any
 import typer
 
 from digestcli import catalog, drafts
-from digestcli.cli.app import app, info, out, state
+from digestcli.cli.app import DraftOption, JsonOption, app, info, out, out_json, state
 from digestcli.editor import edit_text
 from digestcli.errors import UsageError
 from digestcli.models import Image, Issue, Item, Link
 from digestcli.workspace import init_workspace
-
-DraftOption = Annotated[
-    str | None,
-    typer.Option("--draft", "-d", help="Draft path, file name or number (default: newest unsent)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def _open(ctx: typer.Context, selector: str | None) -> drafts.Draft:
@@ -61,10 +54,6 @@ def issue_json(issue: Issue) -> dict[str, Any]:
         "outro_title": issue.outro_title,
         "outro": issue.outro,
     }
-
-
-def _dump(data: Any) -> None:
-    out(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 @app.command()
@@ -112,7 +101,7 @@ def list_drafts(ctx: typer.Context, as_json: JsonOption = False) -> None:
         for i in infos
     ]
     if as_json:
-        _dump(rows)
+        out_json(rows)
         return
     if not rows:
         info("No drafts yet; start one with `digest new TITLE`.")
@@ -132,7 +121,7 @@ def show(ctx: typer.Context, draft: DraftOption = None, as_json: JsonOption = Fa
     loaded = _open(ctx, draft)
     issue = loaded.issue
     if as_json:
-        _dump(issue_json(issue))
+        out_json(issue_json(issue))
         return
     out(f"Draft:     {loaded.path}")
     for label, value in (
@@ -256,7 +245,7 @@ def items(ctx: typer.Context, draft: DraftOption = None, as_json: JsonOption = F
     """List the numbered items of the current draft."""
     issue = _open(ctx, draft).issue
     if as_json:
-        _dump([item_json(i, item) for i, item in enumerate(issue.items, start=1)])
+        out_json([item_json(i, item) for i, item in enumerate(issue.items, start=1)])
         return
     if not issue.items:
         info("No items yet; add one with `digest add TITLE`.")

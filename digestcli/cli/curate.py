@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digestcli.cli.app import app, info, out, state
+from digestcli.cli.app import DraftOption, JsonOption, app, info, out, out_json, state
 from digestcli.errors import ExitStatus
 
 if TYPE_CHECKING:
@@ -27,16 +26,6 @@ feeds_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(feeds_app)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-DraftOption = Annotated[
-    str | None,
-    typer.Option("--draft", "-d", help="Draft path, file name or number (default: newest unsent)."),
-]
-
-
-def _dump(data: Any) -> None:
-    out(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 @feeds_app.command("add")
@@ -80,7 +69,7 @@ def feeds_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     workspace = state(ctx).workspace()
     listed = feeds.listing(workspace, feeds.followed(workspace))
     if as_json:
-        _dump([feed.as_dict() for feed in listed])
+        out_json([feed.as_dict() for feed in listed])
         return
     if not listed:
         info("No feeds yet; follow one with `digest feeds add URL`.")
@@ -156,7 +145,7 @@ def collect(
     for url, error in report.failures:
         info(f"warning: feed {url} failed: {error}")
     if as_json:
-        _dump([entry.as_dict() for entry in report.entries])
+        out_json([entry.as_dict() for entry in report.entries])
     else:
         _show(report, env)
     if not report.ok:

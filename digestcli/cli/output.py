@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digestcli.cli.app import app, info, out, state
+from digestcli.cli.app import DraftOption, app, info, out, state
 from digestcli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -16,11 +16,6 @@ if TYPE_CHECKING:
 
 # The renderer (Jinja2, premailer, lxml) and Rich are imported inside the commands, so that
 # the editing commands, which import this module at start-up, stay fast.
-
-DraftOption = Annotated[
-    str | None,
-    typer.Option("--draft", "-d", help="Draft path, file name or number (default: newest unsent)."),
-]
 
 
 def _preview(ctx: typer.Context, selector: str | None) -> Preview:

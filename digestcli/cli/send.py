@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from digestcli import catalog
-from digestcli.cli.app import app, info, out, state
+from digestcli.cli.app import JsonOption, app, info, out, out_json, state
 from digestcli.errors import ExitStatus, UsageError
 from digestcli.models import DEFAULT_LIST
 
@@ -274,7 +273,7 @@ def _show_report(plan: Plan, report: SendReport) -> None:
 @app.command()
 def status(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
     draft: Annotated[
         str | None, typer.Option("--draft", "-d", help="Draft path, file name or number.")
     ] = None,
@@ -284,7 +283,7 @@ def status(
 
     data = campaign_status(state(ctx).workspace(), draft)
     if as_json:
-        out(json.dumps(data, ensure_ascii=False, indent=2))
+        out_json(data)
         return
     from digestcli.cli.progress import show_status
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from digestcli.cli.app import app, info, out, state
+from digestcli.cli.app import JsonOption, app, info, out, out_json, state
 from digestcli.errors import UsageError
 from digestcli.models import DEFAULT_LIST
 
@@ -35,7 +35,6 @@ ListOption = Annotated[str, typer.Option("--list", "-l", help="List name.")]
 FilterOption = Annotated[
     str | None, typer.Option("--list", "-l", help="Only this list (default: every subscriber).")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 EmailArgument = Annotated[str, typer.Argument(metavar="EMAIL", help="The subscriber's address.")]
 
 
@@ -189,7 +188,7 @@ def show_subscriber(ctx: typer.Context, email: EmailArgument, as_json: JsonOptio
     with _store_for_reading(ctx) as db:
         found = standing(db, email)
     if as_json:
-        out(json.dumps(found.to_json(), ensure_ascii=False, indent=2))
+        out_json(found.to_json())
         return
     subscriber, last = found.subscriber, found.last_event
     out(f"{subscriber.email}  {subscriber.name or '-'}  [{subscriber.state}]")
@@ -271,7 +270,7 @@ def show_lists(ctx: typer.Context, as_json: JsonOption = False) -> None:
     with _store_for_reading(ctx) as db:
         found = store.lists_with_counts(db)
     if as_json:
-        out(json.dumps([entry.to_json() for entry in found], ensure_ascii=False, indent=2))
+        out_json([entry.to_json() for entry in found])
         return
     if not found:
         info("No lists yet; adding or importing subscribers creates one.")

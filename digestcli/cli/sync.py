@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 
-from digestcli.cli.app import app, info, out, state
+from digestcli.cli.app import JsonOption, app, info, out, out_json, state
 from digestcli.errors import ExitStatus
 
 if TYPE_CHECKING:
@@ -19,7 +18,7 @@ if TYPE_CHECKING:
 @app.command(name="sync")
 def sync_command(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Pull the provider's suppression lists (bounces, complaints, unsubscribes) into the store.
 
@@ -32,7 +31,7 @@ def sync_command(
 
     report = sync(state(ctx).workspace(), state(ctx).env)
     if as_json:
-        out(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        out_json(report.as_dict())
     else:
         _show(report, state(ctx).env)
     if not report.ok:
