@@ -64,16 +64,22 @@ def list_drafts(workspace: Workspace) -> list[DraftInfo]:
 
 
 def current_draft(
-    workspace: Workspace, selector: str | None = None, *, include_sent: bool = False
+    workspace: Workspace,
+    selector: str | None = None,
+    *,
+    include_sent: bool = False,
+    infos: list[DraftInfo] | None = None,
 ) -> Path:
     """The draft a command acts on: --draft (path, file name or number) or the newest unsent.
 
     With include_sent, a workspace whose drafts are all sent gives the newest one, so that
-    `digest send` can say it was sent rather than that there is nothing.
+    `digest send` can say it was sent rather than that there is nothing. A caller that has
+    listed the drafts already passes `infos`, so they are not read again.
     """
     if selector:
         return _select(workspace, selector)
-    infos = list_drafts(workspace)
+    if infos is None:
+        infos = list_drafts(workspace)
     unsent = [info for info in infos if info.state != "sent"]
     if not unsent and include_sent and infos:
         return infos[-1].path

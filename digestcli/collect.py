@@ -217,7 +217,7 @@ def _links_already_used(workspace: Workspace, selector: str | None) -> set[str]:
     sent = [info.issue for info in infos if info.state == "sent" and info.issue]
     issues = sent[-RECENT_ISSUES:]
     with suppress(DigestError):  # no draft yet: nothing in it to leave out
-        issues.append(load_draft(catalog.current_draft(workspace, selector)).issue)
+        issues.append(load_draft(catalog.current_draft(workspace, selector, infos=infos)).issue)
     return {item.link.url for issue in issues for item in issue.items if item.link}
 
 
