@@ -7,10 +7,9 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 from digestcli.errors import DigestError
-from digestcli.plaintext import one_line, strip_html, summary
+from digestcli.plaintext import one_line, strip_html, summary, web_url
 
 SUMMARY_LIMIT = 300
 JSON_TYPES = frozenset({"application/feed+json", "application/json"})
@@ -75,7 +74,7 @@ def parse_feed(body: bytes, url: str, content_type: str = "") -> ParsedFeed:
         )
     entries = []
     for raw in parsed.entries:
-        link = _web_link(raw.get("link") or "", url)
+        link = web_url(raw.get("link") or "", url)
         title = one_line(_as_text(raw.get("title"), raw.get("title_detail")))
         if not link or not title:
             continue
@@ -113,7 +112,7 @@ def _json_feed(body: bytes, url: str) -> ParsedFeed:
     for raw in items if isinstance(items, list) else []:
         if not isinstance(raw, dict):
             continue
-        link = _web_link(_text(raw.get("url")) or _text(raw.get("external_url")), url)
+        link = web_url(_text(raw.get("url")) or _text(raw.get("external_url")), url)
         title = one_line(strip_html(_text(raw.get("title"))))
         if not link or not title:
             continue
@@ -129,17 +128,6 @@ def _json_feed(body: bytes, url: str) -> ParsedFeed:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _web_link(value: str, base: str) -> str | None:
-    """An entry's link made absolute, if it is http(s): a javascript: link is dropped."""
-    absolute = urljoin(base, value.strip())
-    parts = urlsplit(absolute)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    if any(c.isspace() for c in absolute):
-        return None
-    return absolute
 
 
 def _stamp(stamp: Any) -> str | None:

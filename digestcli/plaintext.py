@@ -1,10 +1,11 @@
-"""Fetched text made safe for a draft: tags stripped, one line, cut short, Markdown-escaped."""
+"""Fetched text made safe for a draft: tags stripped, one line, Markdown-escaped; links http(s)."""
 
 from __future__ import annotations
 
 import re
 from functools import cache
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 # What makes inline Markdown or raw HTML in a line: emphasis, code, links and images, a
 # tag or autolink (`<` before a letter, `/`, `!` or `?`), an entity (`&name;`). Escaping
@@ -78,3 +79,16 @@ def summary(fragment: str, limit: int = 400) -> str:
     # `limit` characters finds enough words, and a feed of long full-text entries costs no
     # more to summarise than a feed of short ones.
     return shorten(one_line(strip_html(fragment[: limit * 8])), limit)
+
+
+def web_url(value: str | None, base: str) -> str | None:
+    """value made absolute against base, if it is an http(s) URL (javascript: and data: are not)."""
+    if not value:
+        return None
+    absolute = urljoin(base, value.strip())
+    parts = urlsplit(absolute)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    if any(c.isspace() or ord(c) < 0x20 for c in absolute):
+        return None
+    return absolute

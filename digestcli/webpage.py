@@ -6,12 +6,11 @@ import json
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
 
 from digestcli.errors import UsageError
 from digestcli.fetch import FetchError, FetchOptions
 from digestcli.models import Image, Item, Link
-from digestcli.plaintext import markdown_literal, one_line, shorten
+from digestcli.plaintext import markdown_literal, one_line, shorten, web_url
 
 if TYPE_CHECKING:
     import httpx
@@ -101,10 +100,10 @@ def parse_page(html: str, url: str) -> PageMeta:
         ld.get("description"),
         meta.get("description"),
     )
-    image = _web_url(_first(meta.get("og:image"), meta.get("twitter:image")), url)
+    image = web_url(_first(meta.get("og:image"), meta.get("twitter:image")), url)
     alt = _first(meta.get("og:image:alt"), meta.get("twitter:image:alt"))
-    canonical = _web_url(_first(meta.get("og:url"), found.canonical), url)
-    feeds = tuple(dict.fromkeys(u for href in found.feeds if (u := _web_url(href, url))))
+    canonical = web_url(_first(meta.get("og:url"), found.canonical), url)
+    feeds = tuple(dict.fromkeys(u for href in found.feeds if (u := web_url(href, url))))
     return PageMeta(
         url=canonical or url,
         title=title,
@@ -126,19 +125,6 @@ def _first(*values: str | None) -> str:
         if value and (text := one_line(value)):
             return text
     return ""
-
-
-def _web_url(value: str | None, base: str) -> str | None:
-    """value made absolute against base, if it is an http(s) URL (javascript: and data: are not)."""
-    if not value:
-        return None
-    absolute = urljoin(base, value.strip())
-    parts = urlsplit(absolute)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    if any(c.isspace() or ord(c) < 0x20 for c in absolute):
-        return None
-    return absolute
 
 
 def _json_ld(blocks: list[str]) -> dict[str, str]:

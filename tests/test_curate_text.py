@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from digestcli import markdown
 from digestcli.fetch import decode, sniff_charset
-from digestcli.plaintext import markdown_literal, one_line, shorten, summary
+from digestcli.plaintext import markdown_literal, one_line, shorten, summary, web_url
 
 # Any text, with Markdown's and HTML's special characters made likely.
 TEXT = st.text(
@@ -53,3 +53,19 @@ def test_charset_from_meta_or_header() -> None:
     assert "Caf\u00e9" in decode(page, None)
     assert "Caf\u00e9" in decode("Caf\u00e9".encode("cp1252"), "iso-8859-1")
     assert decode("\ufeffCaf\u00e9".encode(), "windows-1252") == "Caf\u00e9"
+
+
+def test_links_from_pages_and_feeds_are_absolute_http_or_nothing() -> None:
+    base = "https://example.org/feed/"
+    assert web_url("/2026/story", base) == "https://example.org/2026/story"
+    assert web_url(" next ", base) == "https://example.org/feed/next"
+    for bad in (
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "https://exa mple.org/",
+        "mailto:a@example.org",
+        "",
+    ):
+        assert web_url(bad, base) is None
+    assert web_url("https://example.org/a\x01b", base) is None
+    assert web_url(None, base) is None
